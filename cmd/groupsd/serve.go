@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/groupsd/groupsd/server"
+	"github.com/groupsd/groupsd/store"
+)
+
+const defaultDatabase = "sqlite:groups.db"
+
+// Config is the serve command's configuration.
+type Config struct {
+	Addr              string
+	Database          string
+	Auth              string
+	RequireIfMatch    bool
+	Migrate           bool
+	DBMaxConns        int
+	RequestTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	LogFormat         string
+	LogLevel          string
+}
+
+// DefaultConfig returns the defaults documented in the README.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		Database:          defaultDatabase,
+		Auth:              "keys",
+		Migrate:           true,
+		DBMaxConns:        16,
+		RequestTimeout:    10 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		LogFormat:         "json",
+		LogLevel:          "info",
+	}
+}
+
+func serveFlags(stderr io.Writer, c *Config) *flag.FlagSet {
+	fs := newFlagSet("serve", stderr)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
+	fs.StringVar(&c.Database, "database", c.Database, "database URL: sqlite:PATH or postgres://user@host/db")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "authentication: keys (Bearer API keys) or none (local experiments only: every request is organization \"default\")")
+	fs.BoolVar(&c.RequireIfMatch, "require-if-match", c.RequireIfMatch, "answer 428 to PATCH, PUT and DELETE without If-Match")
+	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending migrations at start (disable when `groupsd migrate` runs before rollouts)")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "maximum open database connections (Postgres pool; SQLite readers)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request, database work included")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers (cuts off slow-header clients)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest accepted request header block")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	return fs
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: want json or text", format)}
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := DefaultConfig()
+	fs := serveFlags(stderr, &cfg)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.Auth != "keys" && cfg.Auth != "none" {
+		return usageError{fmt.Sprintf("--auth %q: want keys or none", cfg.Auth)}
+	}
+
+	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("closing the database", slog.String("error", err.Error()))
+		}
+	}()
+
+	scfg := server.Config{
+		Store:          db,
+		RequireIfMatch: cfg.RequireIfMatch,
+		RequestTimeout: cfg.RequestTimeout,
+		Logger:         log,
+	}
+	if cfg.Auth == "keys" {
+		scfg.Auth = server.NewAuthenticator(db, log)
+	} else {
+		log.Warn("AUTHENTICATION IS DISABLED (--auth=none): anyone who can reach this port can read and change every group; every request is organization \"default\". Use only for local experiments.")
+	}
+	srv, e, err := server.New(scfg)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	dbKind, _, _ := store.ParseURL(cfg.Database)
+	log.Info("groupsd listening", slog.String("url", "http://"+ln.Addr().String()),
+		slog.String("database", string(dbKind)), slog.String("version", versionString()))
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go purgeIdempotencyKeys(bg, db, log)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: fail readiness first so load balancers stop routing
+	// here, stop accepting, let in-flight requests finish, then close the
+	// database (the deferred Close checkpoints SQLite's WAL).
+	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("shutdown did not finish in time", slog.String("error", err.Error()))
+		_ = hs.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// purgeIdempotencyKeys deletes expired idempotency records in small batches,
+// off the request path, so purging never blocks requests for long.
+func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		for {
+			n, err := db.PurgeIdempotencyKeys(ctx, 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("purging idempotency keys", slog.String("error", err.Error()))
+				}
+				break
+			}
+			if n < 500 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

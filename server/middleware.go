@@ -1,0 +1,189 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// MaxBodyBytes is the largest accepted request body (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	orgKey
+	instanceKey // the request path as sent, for problem bodies built in handlers
+)
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// Org returns the organization of the authenticated caller carried by ctx.
+func Org(ctx context.Context) string {
+	s, _ := ctx.Value(orgKey).(string)
+	return s
+}
+
+var clientRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID echoes a well-formed client X-Request-Id or makes one, and puts
+// it on the response and the request context.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		id := r.Header.Get("X-Request-Id")
+		if !clientRequestID.MatchString(id) {
+			id = newRequestID()
+		}
+		c.Response().Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, instanceKey, r.URL.EscapedPath())
+		c.SetRequest(r.WithContext(ctx))
+		return next(c)
+	}
+}
+
+// recoverPanics turns a panic into a 500 problem, logged with its stack.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", slog.String("request_id", RequestID(c.Request().Context())),
+					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("panic: %v", v)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// accessLog writes one line per request. It logs the route template, never
+// the raw path or any header, so neither keys nor ids of other tenants leak.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		dur := time.Since(start)
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(c.Request().Method, route, status, dur)
+		}
+		if s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
+			attrs := []slog.Attr{
+				slog.String("method", c.Request().Method),
+				slog.String("route", route),
+				slog.Int("status", status),
+				slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
+				slog.Int64("bytes", c.Response().Size),
+				slog.String("request_id", RequestID(c.Request().Context())),
+			}
+			if org := Org(c.Request().Context()); org != "" {
+				attrs = append(attrs, slog.String("org", org))
+			}
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		}
+		return nil
+	}
+}
+
+// deadline bounds every request; the context reaches the database driver.
+func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.RequestTimeout <= 0 {
+			return next(c)
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+func isAPIPath(p string) bool {
+	return p == "/v2" || p == "/api/v2" || strings.HasPrefix(p, "/v2/") || strings.HasPrefix(p, "/api/v2/")
+}
+
+// authenticate guards every API path, before routing errors and body
+// checks, so an anonymous caller learns nothing but 401.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if !isAPIPath(r.URL.Path) {
+			return next(c)
+		}
+		var org string
+		if s.cfg.Auth == nil {
+			org = DefaultOrg
+		} else {
+			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+				return unauthorized()
+			}
+			var err error
+			org, err = s.cfg.Auth.Org(r.Context(), token)
+			if err != nil {
+				return err
+			}
+		}
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), orgKey, org)))
+		return next(c)
+	}
+}
+
+// limitBody rejects bodies over MaxBodyBytes, declared or chunked, with 413
+// and hands the handlers an in-memory body.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Body == nil || r.Body == http.NoBody {
+			return next(c)
+		}
+		tooLarge := newError(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "the request body exceeds %d bytes", MaxBodyBytes)
+		if r.ContentLength > MaxBodyBytes {
+			return tooLarge
+		}
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		if err != nil {
+			return validationError("the request body could not be read")
+		}
+		if len(b) > MaxBodyBytes {
+			return tooLarge
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		return next(c)
+	}
+}

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+
+	"github.com/groupsd/groupsd/gen"
+)
+
+func init() {
+	// kin-openapi's built-in uuid format accepts versions 1-5 only; ours are v7.
+	openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(
+		`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`))
+}
+
+// validator checks requests against the embedded spec with kin-openapi. The
+// Echo route already identifies the operation, so no second router is
+// needed and the same check serves /api/v2 and /v2.
+type validator struct {
+	spec   *openapi3.T
+	routes map[string]*routers.Route // "METHOD /v2/groups/{uuid}"
+	opts   *openapi3filter.Options
+}
+
+func newValidator(spec *openapi3.T) *validator {
+	v := &validator{spec: spec, routes: map[string]*routers.Route{}, opts: &openapi3filter.Options{
+		MultiError: true,
+		// Authentication runs earlier, in the authenticate middleware.
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		// The generated strict server binds this value, so the handler gets
+		// exactly what was validated.
+		KeepValidatedValue: true,
+	}}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return v
+}
+
+var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// middleware validates the request of the Echo route it is attached to.
+func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		path := echoParam.ReplaceAllString(strings.TrimPrefix(c.Path(), "/api"), "{$1}")
+		route, ok := v.routes[r.Method+" "+path]
+		if !ok {
+			return fmt.Errorf("validator: no operation for %s %s", r.Method, c.Path())
+		}
+		// Media types are case-insensitive; the generated binder compares
+		// them case-sensitively, so normalize before anyone looks.
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, params, err := mime.ParseMediaType(ct); err == nil {
+				r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+			}
+		}
+		params := map[string]string{}
+		for i, name := range c.ParamNames() {
+			params[name] = c.ParamValues()[i]
+		}
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			return requestProblem(err)
+		}
+		return next(c)
+	}
+}
+
+// requestProblem turns kin-openapi's errors into one problem listing every
+// failed check.
+func requestProblem(err error) *apiError {
+	var fields []gen.ProblemFieldError
+	status, code, detail := http.StatusBadRequest, gen.VALIDATIONERROR, "the request is invalid"
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, inner := range e {
+				walk(inner)
+			}
+		case *openapi3filter.RequestError:
+			re := e
+			switch {
+			case re.Parameter != nil:
+				name := re.Parameter.Name
+				for _, d := range leafDetails(re.Err, re.Reason) {
+					fields = append(fields, gen.ProblemFieldError{Parameter: &name, Detail: paramDetail(name, d)})
+				}
+			case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
+				status, code = http.StatusUnsupportedMediaType, gen.UNSUPPORTEDMEDIATYPE
+				detail = "unsupported Content-Type; send " + contentTypes(re.RequestBody)
+			case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+				detail = "a request body is required"
+				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: "a request body is required"})
+			case re.Reason == "failed to decode request body":
+				detail = "the request body is not valid JSON"
+				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: "not valid JSON"})
+			case re.Err != nil:
+				walkSchema(re.Err, &fields)
+			default:
+				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: re.Reason})
+			}
+		default:
+			walkSchema(err, &fields)
+		}
+	}
+	walk(err)
+	if status == http.StatusBadRequest && len(fields) > 0 {
+		detail = fmt.Sprintf("the request is invalid: %s", describe(fields[0]))
+		if len(fields) > 1 {
+			detail += fmt.Sprintf(" (and %d more)", len(fields)-1)
+		}
+	}
+	return &apiError{status: status, code: code, detail: detail, errors: fields, cause: err}
+}
+
+func describe(f gen.ProblemFieldError) string {
+	switch {
+	case f.Parameter != nil:
+		return fmt.Sprintf("parameter %s: %s", *f.Parameter, f.Detail)
+	case f.Pointer != nil && *f.Pointer != "":
+		return fmt.Sprintf("%s: %s", *f.Pointer, f.Detail)
+	}
+	return f.Detail
+}
+
+var unsupportedProperty = regexp.MustCompile(`^property "(.*)" is unsupported$`)
+
+func walkSchema(err error, fields *[]gen.ProblemFieldError) {
+	var me openapi3.MultiError
+	if errors.As(err, &me) {
+		for _, e := range me {
+			walkSchema(e, fields)
+		}
+		return
+	}
+	var se *openapi3.SchemaError
+	if !errors.As(err, &se) {
+		*fields = append(*fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: err.Error()})
+		return
+	}
+	path := se.JSONPointer()
+	reason := se.Reason
+	if m := unsupportedProperty.FindStringSubmatch(reason); m != nil {
+		path = append(path, m[1])
+		reason = "unknown property"
+	}
+	if se.SchemaField == "format" {
+		reason = fmt.Sprintf("must be a valid %s", se.Schema.Format)
+	}
+	if se.SchemaField == "pattern" && len(path) > 0 && path[len(path)-1] == "name" {
+		reason = "must not contain control characters"
+	}
+	if se.SchemaField == "pattern" && len(path) > 0 && path[len(path)-1] == "description" {
+		reason = "must not contain the NUL character"
+	}
+	*fields = append(*fields, gen.ProblemFieldError{Pointer: ptr(pointer(path)), Detail: reason})
+}
+
+// leafDetails flattens a parameter error into readable sentences.
+func leafDetails(err error, reason string) []string {
+	var out []string
+	var me openapi3.MultiError
+	var se *openapi3.SchemaError
+	var pe *openapi3filter.ParseError
+	switch {
+	case err == nil:
+		out = append(out, reason)
+	case errors.As(err, &me):
+		for _, e := range me {
+			out = append(out, leafDetails(e, reason)...)
+		}
+	case errors.As(err, &se):
+		if se.SchemaField == "format" {
+			out = append(out, fmt.Sprintf("must be a valid %s", se.Schema.Format))
+		} else {
+			out = append(out, se.Reason)
+		}
+	case errors.As(err, &pe):
+		out = append(out, pe.Reason)
+	default:
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+// paramDetail rewrites regular-expression failures into the rule they encode.
+func paramDetail(name, d string) string {
+	if name == "sort" && strings.Contains(d, "regular expression") {
+		return "each sort must be property or property,asc|desc with property name, createdAt or updatedAt"
+	}
+	return d
+}
+
+func pointer(path []string) string {
+	var b strings.Builder
+	for _, p := range path {
+		b.WriteByte('/')
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(p, "~", "~0"), "/", "~1"))
+	}
+	return b.String()
+}
+
+func contentTypes(rb *openapi3.RequestBody) string {
+	if rb == nil {
+		return "application/json"
+	}
+	var types []string
+	for t := range rb.Content {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return strings.Join(types, " or ")
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+	"gorm.io/gorm"
+)
+
+// Group is a stored group. Times are Unix milliseconds, UTC.
+type Group struct {
+	UUID        string
+	Org         string
+	Name        string
+	Description *string
+	CreatedAt   int64
+	UpdatedAt   int64
+	// Version starts at 1 and grows by one with every change; ETags derive from it.
+	Version int64
+}
+
+// groupRow is the GORM mapping of the groups table. The schema itself lives in
+// the migrations; GORM never migrates.
+type groupRow struct {
+	UUID        string `gorm:"column:uuid;primaryKey"`
+	Org         string `gorm:"column:org"`
+	Name        string `gorm:"column:name"`
+	NameKey     string `gorm:"column:name_key"`
+	Description *string
+	CreatedAt   int64 `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt   int64 `gorm:"column:updated_at;autoUpdateTime:false"`
+	Version     int64
+}
+
+func (groupRow) TableName() string { return "groups" }
+
+func (r groupRow) group() Group {
+	return Group{UUID: r.UUID, Org: r.Org, Name: r.Name, Description: r.Description,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version}
+}
+
+const groupColumns = "uuid, org, name, name_key, description, created_at, updated_at, version"
+
+var folder = cases.Fold()
+
+// NameKey is the uniqueness and search key of a name: NFC-normalized, then
+// Unicode case-folded, then NFC again (folding can denormalize). Computed in
+// Go so SQLite and Postgres agree exactly.
+func NameKey(name string) string {
+	return norm.NFC.String(folder.String(norm.NFC.String(name)))
+}
+
+// CleanName trims leading and trailing Unicode whitespace and reports
+// ErrInvalid when nothing remains.
+func CleanName(name string) (string, error) {
+	n := strings.TrimFunc(name, unicode.IsSpace)
+	if n == "" {
+		return "", fmt.Errorf("%w: name must not be blank", ErrInvalid)
+	}
+	if !utf8.ValidString(n) {
+		return "", fmt.Errorf("%w: name must be valid UTF-8", ErrInvalid)
+	}
+	return n, nil
+}
+
+// Condition is an If-Match precondition on a write. A nil *Condition means
+// unconditional.
+type Condition struct {
+	// Any matches every existing row (If-Match: *).
+	Any bool
+	// Versions lists the acceptable versions.
+	Versions []int64
+}
+
+func (c *Condition) matches(version int64) bool {
+	if c == nil || c.Any {
+		return true
+	}
+	for _, v := range c.Versions {
+		if v == version {
+			return true
+		}
+	}
+	return false
+}
+
+// NewGroup is the input of CreateGroup.
+type NewGroup struct {
+	Name        string
+	Description *string
+}
+
+// CreateGroup stores a new group in org. Concurrent creates are committed
+// together in one transaction (group commit). Returns ErrNameTaken if the
+// normalized name is used in org, ErrInvalid for a blank name.
+func (db *DB) CreateGroup(ctx context.Context, org string, in NewGroup) (Group, error) {
+	row, err := db.newRow(org, in)
+	if err != nil {
+		return Group{}, err
+	}
+	return db.creates.submit(ctx, row)
+}
+
+func (db *DB) newRow(org string, in NewGroup) (groupRow, error) {
+	name, err := CleanName(in.Name)
+	if err != nil {
+		return groupRow{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return groupRow{}, err
+	}
+	now := db.nowMillis()
+	return groupRow{UUID: id.String(), Org: org, Name: name, NameKey: NameKey(name),
+		Description: in.Description, CreatedAt: now, UpdatedAt: now, Version: 1}, nil
+}
+
+// insertRow inserts one group inside tx. It reports ErrNameTaken instead of
+// failing the transaction, so one conflict never aborts a whole batch.
+func insertRow(tx *gorm.DB, r groupRow) error {
+	var ids []string
+	err := tx.Raw(`INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING uuid`,
+		r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version).
+		Scan(&ids).Error
+	if err != nil {
+		return translate(err)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: %q", ErrNameTaken, r.Name)
+	}
+	return nil
+}
+
+func addCount(tx *gorm.DB, org string, delta int64) error {
+	return translate(tx.Exec(`INSERT INTO group_counts (org, n) VALUES (?, ?)
+		ON CONFLICT (org) DO UPDATE SET n = group_counts.n + excluded.n`, org, delta).Error)
+}
+
+// GetGroup returns the group uuid of org, or ErrNotFound.
+func (db *DB) GetGroup(ctx context.Context, org, id string) (Group, error) {
+	var rows []groupRow
+	err := db.r.WithContext(ctx).Raw(`SELECT `+groupColumns+` FROM groups WHERE org = ? AND uuid = ?`,
+		org, canonicalUUID(id)).Scan(&rows).Error
+	if err != nil {
+		return Group{}, translate(err)
+	}
+	if len(rows) == 0 {
+		return Group{}, fmt.Errorf("%w: group %s", ErrNotFound, id)
+	}
+	return rows[0].group(), nil
+}
+
+// Changes is the input of UpdateGroup. Nil fields are left as they are.
+type Changes struct {
+	Name *string
+	// SetDescription says whether Description applies (nil then clears it).
+	SetDescription bool
+	Description    *string
+}
+
+// UpdateGroup applies changes to the group uuid of org when cond holds, in
+// one statement that checks the version and writes, so the check cannot race
+// with another writer. A change that alters nothing leaves updated_at and
+// version as they were. Returns ErrNotFound, ErrPreconditionFailed,
+// ErrNameTaken or ErrInvalid.
+func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond *Condition) (Group, error) {
+	id = canonicalUUID(id)
+	var sets, diffs []string
+	var setArgs, diffArgs []any
+	if ch.Name != nil {
+		name, err := CleanName(*ch.Name)
+		if err != nil {
+			return Group{}, err
+		}
+		sets = append(sets, "name = ?", "name_key = ?")
+		setArgs = append(setArgs, name, NameKey(name))
+		diffs = append(diffs, "name IS DISTINCT FROM ?")
+		diffArgs = append(diffArgs, name)
+	}
+	if ch.SetDescription {
+		sets = append(sets, "description = ?")
+		setArgs = append(setArgs, ch.Description)
+		diffs = append(diffs, "description IS DISTINCT FROM ?")
+		diffArgs = append(diffArgs, ch.Description)
+	}
+	if len(sets) > 0 {
+		q := `UPDATE groups SET ` + strings.Join(sets, ", ") + `, updated_at = ?, version = version + 1
+			WHERE org = ? AND uuid = ? AND (` + strings.Join(diffs, " OR ") + `)`
+		args := append(setArgs, db.nowMillis(), org, id)
+		args = append(args, diffArgs...)
+		q, args = withCondition(q, args, cond)
+		var rows []groupRow
+		if err := db.w.WithContext(ctx).Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error; err != nil {
+			err = translate(err)
+			if errors.Is(err, ErrNameTaken) {
+				return Group{}, fmt.Errorf("%w: %q", ErrNameTaken, *ch.Name)
+			}
+			return Group{}, err
+		}
+		if len(rows) == 1 {
+			return rows[0].group(), nil
+		}
+	}
+	// Nothing was written: the group is missing, the condition failed, or the
+	// change was a no-op. Reading now only decides which answer to give.
+	g, err := db.getForWrite(ctx, org, id)
+	if err != nil {
+		return Group{}, err
+	}
+	if !cond.matches(g.Version) {
+		return Group{}, fmt.Errorf("%w: group %s is at version %d", ErrPreconditionFailed, id, g.Version)
+	}
+	return g, nil
+}
+
+// getForWrite reads through the writer connection so it sees the latest commit.
+func (db *DB) getForWrite(ctx context.Context, org, id string) (Group, error) {
+	var rows []groupRow
+	err := db.w.WithContext(ctx).Raw(`SELECT `+groupColumns+` FROM groups WHERE org = ? AND uuid = ?`, org, id).
+		Scan(&rows).Error
+	if err != nil {
+		return Group{}, translate(err)
+	}
+	if len(rows) == 0 {
+		return Group{}, fmt.Errorf("%w: group %s", ErrNotFound, id)
+	}
+	return rows[0].group(), nil
+}
+
+func withCondition(q string, args []any, cond *Condition) (string, []any) {
+	if cond == nil || cond.Any {
+		return q, args
+	}
+	if len(cond.Versions) == 0 {
+		return q + " AND 1 = 0", args
+	}
+	return q + " AND version IN ?", append(args, cond.Versions)
+}
+
+// DeleteGroup deletes the group uuid of org when cond holds, in one statement.
+// Returns ErrNotFound or ErrPreconditionFailed.
+func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) error {
+	id = canonicalUUID(id)
+	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q, args := withCondition(`DELETE FROM groups WHERE org = ? AND uuid = ?`, []any{org, id}, cond)
+		res := tx.Exec(q, args...)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			var n int64
+			if err := tx.Raw(`SELECT COUNT(*) FROM groups WHERE org = ? AND uuid = ?`, org, id).Scan(&n).Error; err != nil {
+				return translate(err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: group %s", ErrNotFound, id)
+			}
+			return fmt.Errorf("%w: group %s", ErrPreconditionFailed, id)
+		}
+		return addCount(tx, org, -1)
+	})
+	return err
+}
+
+// canonicalUUID lowercases a UUID so lookups match the stored form.
+func canonicalUUID(s string) string {
+	if u, err := uuid.Parse(s); err == nil {
+		return u.String()
+	}
+	return strings.ToLower(s)
+}

@@ -1,0 +1,250 @@
+// Package store persists groups, API keys and idempotency records with GORM on
+// SQLite (the embedded default) or Postgres. It speaks in its own types and
+// sentinel errors; nothing of GORM or of the HTTP API leaves it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors. Callers test them with errors.Is; they are wrapped with
+// the offending value where one exists.
+var (
+	// ErrNotFound: no such row in the caller's organization.
+	ErrNotFound = errors.New("not found")
+	// ErrNameTaken: another group of the organization has the same normalized name.
+	ErrNameTaken = errors.New("name already used")
+	// ErrPreconditionFailed: the row's version does not match the caller's condition.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrInvalid: an input the store cannot use (blank name, malformed cursor, ...).
+	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: the database cannot be reached or cannot be written.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrIdempotencyInFlight: another request with the same idempotency key is still running.
+	ErrIdempotencyInFlight = errors.New("idempotency key in flight")
+	// ErrIdempotencyMismatch: the idempotency key was used with a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+)
+
+// Dialect names the database engine behind a DB.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// Now is the clock; tests inject one. Defaults to time.Now.
+	Now func() time.Time
+	// MaxConns bounds the Postgres pool (and the SQLite reader pool). Default 16.
+	MaxConns int
+	// SkipMigrations opens the database without applying pending migrations.
+	SkipMigrations bool
+	// ReadOnly opens SQLite read-only (for diagnostics; writes fail).
+	ReadOnly bool
+}
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	dialect Dialect
+	// w serializes writes on SQLite through a single connection: SQLite has one
+	// writer at a time anyway, and one connection avoids SQLITE_BUSY storms and
+	// lets the batcher group many writes into one fsync. On Postgres w == r.
+	w, r *gorm.DB
+	now  func() time.Time
+
+	creates *batcher
+}
+
+// ParseURL splits a database URL into its dialect and the driver DSN.
+// Accepted: "sqlite:PATH", "sqlite://PATH", "postgres://..." and "postgresql://...".
+func ParseURL(raw string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return "", "", fmt.Errorf("database URL: %w", err)
+		}
+		return Postgres, raw, nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if p == "" {
+			return "", "", fmt.Errorf("database URL %q: missing file path", raw)
+		}
+		return SQLite, p, nil
+	default:
+		return "", "", fmt.Errorf("database URL %q: want sqlite:PATH or postgres://...", raw)
+	}
+}
+
+// Open connects to the database named by rawURL and, unless opts.SkipMigrations,
+// applies pending migrations.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	dialect, dsn, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 16
+	}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return opts.Now().UTC() },
+	}
+	db := &DB{dialect: dialect, now: opts.Now}
+	switch dialect {
+	case SQLite:
+		if err := db.openSQLite(dsn, cfg, opts); err != nil {
+			return nil, err
+		}
+	case Postgres:
+		g, err := gorm.Open(postgres.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", unavailable(err))
+		}
+		sqlDB, _ := g.DB()
+		sqlDB.SetMaxOpenConns(opts.MaxConns)
+		sqlDB.SetMaxIdleConns(opts.MaxConns)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		db.w, db.r = g, g
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+	}
+	if !opts.SkipMigrations && !opts.ReadOnly {
+		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	db.creates = newBatcher(db)
+	return db, nil
+}
+
+func (db *DB) openSQLite(path string, cfg *gorm.Config, opts Options) error {
+	if !opts.ReadOnly {
+		if dir := filepath.Dir(path); dir != "" {
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return fmt.Errorf("open sqlite %s: directory %s does not exist", path, dir)
+			}
+		}
+	}
+	// WAL lets readers run beside the writer. synchronous=FULL makes every
+	// acknowledged commit survive power loss; the create batcher amortizes its
+	// fsync over many requests. busy_timeout covers other processes (the keys
+	// CLI) holding the write lock. _txlock=immediate takes the write lock at
+	// BEGIN, so a transaction never fails half-way on a lock upgrade.
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", "immediate")
+	mode := "rwc"
+	if opts.ReadOnly {
+		mode = "ro"
+	}
+	q.Set("mode", mode)
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	wdb, _ := w.DB()
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "5000")
+	rq.Set("_query_only", "1")
+	rq.Set("mode", mode)
+	r, err := gorm.Open(sqlite.Open("file:"+path+"?"+rq.Encode()), cfg)
+	if err != nil {
+		wdb.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	rdb, _ := r.DB()
+	rdb.SetMaxOpenConns(opts.MaxConns)
+	rdb.SetMaxIdleConns(opts.MaxConns)
+	rdb.SetConnMaxIdleTime(0)
+	db.w, db.r = w, r
+	return nil
+}
+
+// Dialect reports the database engine.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	for _, g := range []*gorm.DB{db.w, db.r} {
+		sqlDB, err := g.DB()
+		if err != nil {
+			return err
+		}
+		if err := sqlDB.PingContext(ctx); err != nil {
+			return unavailable(err)
+		}
+		if db.dialect == Postgres {
+			break
+		}
+	}
+	return nil
+}
+
+// Stats reports the connection pool statistics of the read and write pools.
+func (db *DB) Stats() (read, write sql.DBStats) {
+	r, _ := db.r.DB()
+	w, _ := db.w.DB()
+	return r.Stats(), w.Stats()
+}
+
+// Close flushes pending writes, checkpoints the SQLite WAL into the main file
+// and closes every connection.
+func (db *DB) Close() error {
+	if db.creates != nil {
+		db.creates.close()
+	}
+	var errs []error
+	if db.dialect == SQLite && db.w != nil {
+		if err := db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	seen := map[*sql.DB]bool{}
+	for _, g := range []*gorm.DB{db.w, db.r} {
+		if g == nil {
+			continue
+		}
+		if sqlDB, err := g.DB(); err == nil && !seen[sqlDB] {
+			seen[sqlDB] = true
+			errs = append(errs, sqlDB.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (db *DB) nowMillis() int64 { return db.now().UnixMilli() }
