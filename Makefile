@@ -53,7 +53,31 @@ test-go:
 	@echo "== go test -race"
 	go test -race -count=1 -timeout 20m ./...
 
-test: check-generated vet test-go
+# Go native fuzzing of the HTTP surface: every Fuzz target in ./server, for
+# FUZZTIME each (make fuzz runs them longer).
+fuzz-short:
+	@echo "== fuzz ($(FUZZTIME) per target)"
+	@for f in $$(go test -list '^Fuzz' ./server | grep '^Fuzz'); do \
+		echo "-- $$f"; go test ./server -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=5m
+
+# Contract checks with tools nobody on this team wrote: Spectral, Redocly,
+# Prism, a generated TypeScript SDK and the /docs page in Chromium.
+contract: build
+	@echo "== contract checks"
+	contract/run.sh ./$(BIN)
+
+# Load benchmark: 1M groups by default; see README "Performance".
+bench: build
+	go run ./cmd/groupsbench -groupsd ./$(BIN) $(BENCHFLAGS)
+
+bench-quick: build
+	@echo "== benchmark smoke run (-quick; asserts it runs, never a speed)"
+	go run ./cmd/groupsbench -groupsd ./$(BIN) -quick
+
+test: check-generated vet test-go fuzz-short contract bench-quick
 	@echo "== all tests passed"
 
 clean:

@@ -89,7 +89,7 @@ export async function startGroupsd({ orgs = [], args = [] } = {}) {
   delete env.GROUPS_ADDR;
   const keys = {};
   for (const org of orgs) {
-    keys[org] = execFileSync(bin, ['keys', 'create', '--org', org], { env, encoding: 'utf8', timeout: 30_000 }).trim();
+    keys[org] = execFileSync(bin, ['keys', 'create', '--org', org], { env, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   }
   const port = await freePort();
   const child = start('groupsd', bin, ['serve', '--addr', `127.0.0.1:${port}`, '--database', database, ...args], { env });

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Tests in this package that need the real process share one build.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// groupsdBinary builds cmd/groupsd once per test run and returns its path.
+func groupsdBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "groupsd-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "groupsd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running groupsd process.
+type proc struct {
+	cmd    *exec.Cmd
+	Addr   string
+	URL    string
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Lines returns the lines written so far.
+func (s *syncBuffer) Lines() []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// startGroupsd runs `groupsd serve --addr <free port> args...` and waits
+// until /healthz answers. The process is killed when t ends if still running.
+func startGroupsd(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &proc{Addr: addr, URL: "http://" + addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(groupsdBinary(t), append([]string{"serve", "--addr", addr}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("groupsd exited early: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		resp, err := http.Get(p.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("groupsd did not become healthy:\n%s", p.stderr.String())
+	return nil
+}
+
+// Wait waits for the process to exit and returns its error.
+func (p *proc) Wait(timeout time.Duration) error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("groupsd still running after %s", timeout)
+	}
+}
+
+// groupsdCmd runs a one-shot groupsd command and returns its stdout.
+func groupsdCmd(t testing.TB, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, groupsdBinary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// newKey creates an API key for org in database and returns the secret.
+func newKey(t testing.TB, database, org string) string {
+	t.Helper()
+	out, errOut, err := groupsdCmd(t, "keys", "create", "--org", org, "--database", database)
+	if err != nil {
+		t.Fatalf("keys create: %v\n%s", err, errOut)
+	}
+	return strings.TrimSpace(out)
+}
