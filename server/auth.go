@@ -46,6 +46,9 @@ type authEntry struct {
 
 // NewAuthenticator returns an Authenticator over keys.
 func NewAuthenticator(keys KeyStore, log *slog.Logger) *Authenticator {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Authenticator{keys: keys, log: log, now: time.Now, CacheTTL: 500 * time.Millisecond,
 		TouchEvery: time.Minute, cache: map[[32]byte]authEntry{}, touched: map[string]time.Time{}}
 }

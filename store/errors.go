@@ -18,7 +18,7 @@ func translate(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if isUniqueViolation(err) {
 		return fmt.Errorf("%w", ErrNameTaken)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -68,4 +68,18 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// isUniqueViolation reports a unique-constraint failure on either database;
+// the only unique constraint a client can hit is (org, name_key).
+func isUniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
