@@ -150,3 +150,5 @@ func mustParse(s string) (u openapi_types.UUID) {
 }
 
 func io_Pipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
