@@ -85,10 +85,17 @@ func applyEnv(fs *flag.FlagSet) error {
 		if given[f.Name] || err != nil {
 			return
 		}
-		env := "GROUPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
+		names := []string{"GROUPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
+		if f.Name == "database" {
+			// The documented name; GROUPS_DATABASE also works.
+			names = append([]string{"GROUPS_DATABASE_URL"}, names...)
+		}
+		for _, env := range names {
+			if v, ok := os.LookupEnv(env); ok {
+				if e := f.Value.Set(v); e != nil {
+					err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
+				}
+				return
 			}
 		}
 	})
