@@ -57,7 +57,7 @@ test('docs page renders every operation', { skip: missing && process.env.CI !== 
   page.on('response', (res) => { if (res.status() >= 400) problems.push(`${res.status()} ${res.url()}`); });
 
   const res = await page.goto(`${base}/docs`, { waitUntil: 'load', timeout: 30_000 });
-  assert.equal(res.status(), 200, `GET ${base}/docs`);
+  assert.equal(res.status(), 200, `GET ${base}/docs answered ${res.status()}`);
   for (const summary of summaries) {
     await page.locator('.opblock-summary-description', { hasText: new RegExp(`^${summary}$`) })
       .waitFor({ state: 'visible', timeout: 30_000 });

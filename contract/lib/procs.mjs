@@ -15,6 +15,10 @@ const running = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+// An interrupted run (Ctrl-C, a CI timeout) takes its servers down with it.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+}
 
 /** Returns a TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort() {
