@@ -449,3 +449,37 @@ func names2(gs []store.Group) []string {
 	}
 	return out
 }
+
+func TestPurgeIdempotencyKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		db := storetest.Open(t, d, store.Options{Now: clock})
+		render := func(g store.Group, err error) (store.Outcome, bool) {
+			return store.Outcome{Status: 201, Body: []byte(g.UUID)}, err == nil
+		}
+		for i := range 5 {
+			if _, _, err := db.CreateGroupIdempotent(ctx, "acme", fmt.Sprint("k", i), []byte("fp"), store.NewGroup{Name: fmt.Sprint("g", i)}, render); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := db.PurgeIdempotencyKeys(ctx, 100); err != nil || n != 0 {
+			t.Fatalf("fresh entries purged: %d, %v", n, err)
+		}
+		mu.Lock()
+		now = now.Add(store.IdempotencyTTL + time.Minute)
+		mu.Unlock()
+		if n, err := db.PurgeIdempotencyKeys(ctx, 3); err != nil || n != 3 {
+			t.Fatalf("first batch: %d, %v", n, err)
+		}
+		if n, err := db.PurgeIdempotencyKeys(ctx, 3); err != nil || n != 2 {
+			t.Fatalf("second batch: %d, %v", n, err)
+		}
+		// An expired key is free again: it creates a new group.
+		out, replayed, err := db.CreateGroupIdempotent(ctx, "acme", "k0", []byte("fp"), store.NewGroup{Name: "fresh"}, render)
+		if err != nil || replayed || out.Status != 201 {
+			t.Fatalf("reuse after expiry: %+v %v %v", out, replayed, err)
+		}
+	})
+}

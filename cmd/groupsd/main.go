@@ -102,12 +102,25 @@ func applyEnv(fs *flag.FlagSet) error {
 	return err
 }
 
+// parse parses flags, allowing them before and after positional arguments
+// (`keys revoke ID --database X`), then applies the environment. The
+// positional arguments are left in fs.Args().
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	return applyEnv(fs)
 }
