@@ -73,7 +73,7 @@ func toProblem(err error) *apiError {
 			detail: "this Idempotency-Key was already used with a different request body", cause: err}
 	case errors.Is(err, store.ErrInvalid):
 		return &apiError{status: http.StatusBadRequest, code: gen.VALIDATIONERROR, detail: storeDetail(err), cause: err}
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return unavailableError(err)
 	case errors.As(err, &he):
 		return fromEchoError(he)
@@ -124,10 +124,9 @@ func fromEchoError(he *echo.HTTPError) *apiError {
 
 func unauthorized() *apiError {
 	return &apiError{status: http.StatusUnauthorized, code: gen.UNAUTHORIZED,
-		detail: "a valid API key is required: send Authorization: Bearer <key>",
+		detail:  "a valid API key is required: send Authorization: Bearer <key>",
 		headers: map[string]string{"WWW-Authenticate": `Bearer realm="groupsd"`}}
 }
-
 
 func problemType(code gen.ProblemCode) string {
 	return "urn:groupsd:problem:" + strings.ReplaceAll(strings.ToLower(string(code)), "_", "-")
@@ -161,8 +160,14 @@ func problemBytes(ae *apiError, r *http.Request) []byte {
 func (s *Server) errorHandler(err error, c echo.Context) {
 	ae := toProblem(err)
 	r := c.Request()
+	// 500s are bugs; 503s are expected during outages, shutdown and client
+	// disconnects, so they are warnings that do not page anyone.
 	if ae.status >= 500 {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+		level := slog.LevelError
+		if ae.status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "request failed",
 			slog.String("request_id", RequestID(r.Context())), slog.Int("status", ae.status),
 			slog.String("error", errString(err)))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,9 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/groupsd/groupsd/server"
+	"github.com/groupsd/groupsd/server/docs"
+	"github.com/groupsd/groupsd/server/metrics"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -26,6 +33,7 @@ type Config struct {
 	Migrate           bool
 	DBMaxConns        int
 	RequestTimeout    time.Duration
+	ShutdownDelay     time.Duration
 	ShutdownTimeout   time.Duration
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -45,6 +53,7 @@ func DefaultConfig() Config {
 		Migrate:           true,
 		DBMaxConns:        16,
 		RequestTimeout:    10 * time.Second,
+		ShutdownDelay:     0,
 		ShutdownTimeout:   15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -65,7 +74,8 @@ func serveFlags(stderr io.Writer, c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending migrations at start (disable when `groupsd migrate` runs before rollouts)")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "maximum open database connections (Postgres pool; SQLite readers)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request, database work included")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may finish after SIGTERM")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", c.ShutdownDelay, "after SIGTERM, keep serving this long with /readyz failing before closing the listener (set it to the load balancer's probe interval times its failure threshold)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the listener closes, how long in-flight requests may finish before their connections are closed")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers (cuts off slow-header clients)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response")
@@ -112,17 +122,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Closed once: explicitly at the end of a graceful shutdown (so "stopped"
+	// is logged after the WAL checkpoint), or here on any early return.
+	closeDB := sync.OnceValue(db.Close)
 	defer func() {
-		if err := db.Close(); err != nil {
+		if err := closeDB(); err != nil {
 			log.Error("closing the database", slog.String("error", err.Error()))
 		}
 	}()
 
+	version, revision, _ := buildVersion()
+	met := metrics.New(metrics.Options{
+		Build: metrics.Build{Version: version, Revision: revision, GoVersion: runtime.Version()},
+		Pools: poolStats(db),
+	})
 	scfg := server.Config{
 		Store:          db,
 		RequireIfMatch: cfg.RequireIfMatch,
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         log,
+		Observe:        met.Observe,
+		Mount: func(e *echo.Echo) {
+			met.Register(e)
+			docs.Register(e, "/openapi.json")
+		},
 	}
 	if cfg.Auth == "keys" {
 		scfg.Auth = server.NewAuthenticator(db, log)
@@ -138,6 +161,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	// Request contexts derive from reqCtx, which is cancelled only when the
+	// shutdown timeout expires: a SIGTERM alone never aborts a request.
+	reqCtx, abortRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortRequests()
+	conns := newConnTracker()
 	hs := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -146,14 +174,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ConnState:         conns.track,
 	}
 	dbKind, _, _ := store.ParseURL(cfg.Database)
 	log.Info("groupsd listening", slog.String("url", "http://"+ln.Addr().String()),
 		slog.String("database", string(dbKind)), slog.String("version", versionString()))
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go purgeIdempotencyKeys(bg, db, log)
+	purged := make(chan struct{})
+	defer func() { stopBG(); <-purged }()
+	go func() {
+		defer close(purged)
+		purgeIdempotencyKeys(bg, db, log)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -163,21 +197,39 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	// Graceful shutdown: fail readiness first so load balancers stop routing
-	// here, stop accepting, let in-flight requests finish, then close the
-	// database (the deferred Close checkpoints SQLite's WAL).
-	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	// here, stop accepting, let in-flight requests finish, stop background
+	// work, then close the database (Close checkpoints SQLite's WAL).
+	log.Info("shutting down", slog.String("delay", cfg.ShutdownDelay.String()), slog.String("timeout", cfg.ShutdownTimeout.String()))
 	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("shutdown did not finish in time", slog.String("error", err.Error()))
-		_ = hs.Close()
+	d := &drainer{hs: hs, ln: ln, serveErr: serveErr, conns: conns, abort: abortRequests,
+		delay: cfg.ShutdownDelay, timeout: cfg.ShutdownTimeout, log: log}
+	derr := d.drain()
+	if derr != nil {
+		log.Error("shutdown did not finish in time", slog.String("error", derr.Error()))
 	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	stopBG()
+	<-purged
+	if err := closeDB(); err != nil {
+		log.Error("closing the database", slog.String("error", err.Error()))
+		return errors.Join(derr, fmt.Errorf("closing the database: %w", err))
+	}
+	if derr != nil {
+		return derr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// poolStats names db's connection pools for the metrics: SQLite has a
+// reader pool and a single writer connection; Postgres one shared pool.
+func poolStats(db *store.DB) metrics.PoolStats {
+	return func() map[string]sql.DBStats {
+		r, w := db.Stats()
+		if db.Dialect() == store.Postgres {
+			return map[string]sql.DBStats{"readwrite": r}
+		}
+		return map[string]sql.DBStats{"read": r, "write": w}
+	}
 }
 
 // purgeIdempotencyKeys deletes expired idempotency records in small batches,
