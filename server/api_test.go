@@ -186,6 +186,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"IdempotencyKeyTooLong", "POST", "/api/v2/groups", `{"name":"idem"}`, append([]string{"Idempotency-Key", strings.Repeat("k", 256)}, json...), 400, gen.VALIDATIONERROR, "", "Idempotency-Key"},
 		{"UnknownRoute", "GET", "/api/v2/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
 		{"UnknownRouteNoPrefix", "GET", "/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
+		{"ExtraPathSegment", "GET", "/api/v2/groups/" + id + "/extra", ``, nil, 404, gen.NOTFOUND, "", ""},
+		{"ExtraPathSegments", "DELETE", "/v2/groups/x/y/z", ``, nil, 404, gen.NOTFOUND, "", ""},
 		{"WrongMethod", "DELETE", "/api/v2/groups", ``, nil, 405, gen.METHODNOTALLOWED, "", ""},
 		{"WrongMethodItem", "POST", "/v2/groups/" + id, `{}`, json, 405, gen.METHODNOTALLOWED, "", ""},
 	}

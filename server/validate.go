@@ -69,7 +69,13 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		params := map[string]string{}
 		for i, name := range c.ParamNames() {
-			params[name] = c.ParamValues()[i]
+			v := c.ParamValues()[i]
+			// Echo lets a trailing :param swallow further segments
+			// (/groups/ID/extra); no such resource exists.
+			if strings.Contains(v, "/") {
+				return echo.ErrNotFound
+			}
+			params[name] = v
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
