@@ -58,7 +58,7 @@ test-go:
 fuzz-short:
 	@echo "== fuzz ($(FUZZTIME) per target)"
 	@for f in $$(go test -list '^Fuzz' ./server | grep '^Fuzz'); do \
-		echo "-- $$f"; go test ./server -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); done
+		echo "-- $$f"; go test ./server -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s; done
 
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m

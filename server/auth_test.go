@@ -34,7 +34,6 @@ func TestUnauthenticatedRequestsGet401First(t *testing.T) {
 		// TestAPIKeys checks that the secret plus a space is rejected.
 		"KeyThenSpaceAndMore": {"Authorization", "Bearer " + e.keys["acme"] + " x"},
 		"KeyWithTab":          {"Authorization", "Bearer " + e.keys["acme"] + "\tx"},
-		"DoubleSpace":         {"Authorization", "Bearer  " + e.keys["acme"]},
 		"KeyWithoutScheme":    {"Authorization", e.keys["acme"]},
 	}
 	big := `{"name":"` + strings.Repeat("a", 2<<20) + `"}`
@@ -82,7 +81,7 @@ func TestUnauthenticatedRequestsGet401First(t *testing.T) {
 		}
 	})
 	t.Run("SchemeIsCaseInsensitive", func(t *testing.T) {
-		for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
+		for _, scheme := range []string{"bearer", "BEARER", "Bearer", "Bearer "} { // RFC 9110 allows 1*SP after the scheme
 			resp, body := e.do("GET", "/api/v2/groups", "", "Authorization", scheme+" "+e.keys["acme"])
 			if resp.StatusCode != 200 {
 				t.Fatalf("%s: %d %s", scheme, resp.StatusCode, body)

@@ -147,7 +147,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Auth == nil {
 			org = DefaultOrg
 		} else {
+			// RFC 9110 11.4: the scheme is case-insensitive and one or more
+			// spaces separate it from the credentials.
 			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			token = strings.TrimLeft(token, " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 				return unauthorized()
 			}

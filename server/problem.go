@@ -46,8 +46,12 @@ func validationError(detail string, fields ...gen.ProblemFieldError) *apiError {
 
 // unavailableError is the 503 every database outage maps to.
 func unavailableError(cause error) *apiError {
+	detail := "the database is unavailable; retry later"
+	if errors.Is(cause, store.ErrNotWritable) {
+		detail = "the database cannot be written at the moment (read-only or out of space); reads still work; retry later"
+	}
 	return &apiError{status: http.StatusServiceUnavailable, code: gen.SERVICEUNAVAILABLE,
-		detail: "the database is unavailable; retry later", headers: map[string]string{"Retry-After": "1"}, cause: cause}
+		detail: detail, headers: map[string]string{"Retry-After": "1"}, cause: cause}
 }
 
 // toProblem maps any error to its HTTP rendering. It is the only place that

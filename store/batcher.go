@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -11,6 +11,10 @@ import (
 
 // maxBatch bounds one group-commit transaction.
 const maxBatch = 512
+
+// maxLinger bounds how long a batch waits for the writers of the previous
+// one; well under the cost of the commit (an fsync, about 1 ms) it saves.
+const maxLinger = time.Millisecond
 
 // batcher implements group commit for creates: one goroutine takes every
 // create waiting at that moment and commits them in a single transaction, so
@@ -60,6 +64,7 @@ func (b *batcher) submit(ctx context.Context, row groupRow) (Group, error) {
 func (b *batcher) loop() {
 	defer b.wg.Done()
 	batch := make([]*createReq, 0, maxBatch)
+	prev := 1
 	for {
 		var first *createReq
 		select {
@@ -76,15 +81,40 @@ func (b *batcher) loop() {
 			}
 		}
 		batch = append(batch[:0], first)
+		// Under load the clients of the last batch come back together, a
+		// moment after it committed: wait briefly (at most maxLinger) until
+		// as many are queued as last time, so one fsync serves them all
+		// instead of a trickle of small batches. A lone writer (last batch
+		// of one) never waits.
+		want := min(prev, maxBatch)
+		var linger *time.Timer
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
+				continue
 			default:
+			}
+			if len(batch) >= want {
+				break
+			}
+			if linger == nil {
+				linger = time.NewTimer(maxLinger)
+			}
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			case <-linger.C:
+				break fill
+			case <-b.done:
 				break fill
 			}
 		}
+		if linger != nil {
+			linger.Stop()
+		}
+		prev = len(batch)
 		b.commit(batch)
 	}
 }
@@ -104,16 +134,38 @@ func (b *batcher) commit(batch []*createReq) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The commit is shared, so no one request's cancellation may abort it,
+	// but it must not outlive every request waiting on it: an unreachable
+	// database would otherwise hold them all past their deadlines.
+	limit := time.Now().Add(30 * time.Second)
+	var latest time.Time
+	for _, r := range live {
+		d, ok := r.ctx.Deadline()
+		if !ok || d.After(limit) {
+			latest = limit
+			break
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), latest)
 	defer cancel()
 	err := b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rows := make([]groupRow, len(live))
+		for i, r := range live {
+			rows[i] = r.row
+		}
+		ok, err := b.db.insertRows(tx, rows)
+		if err != nil {
+			return err
+		}
 		counts := map[string]int64{}
-		for _, r := range live {
-			r.err = insertRow(tx, r.row)
-			if r.err == nil {
+		for i, r := range live {
+			if ok[i] {
 				counts[r.row.Org]++
-			} else if !errors.Is(r.err, ErrNameTaken) {
-				return r.err
+			} else {
+				r.err = fmt.Errorf("%w: %q", ErrNameTaken, r.row.Name)
 			}
 		}
 		for org, n := range counts {

@@ -35,8 +35,12 @@ func unavailable(err error) error {
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
+		switch {
+		case se.Code == sqlite3.ErrReadonly, se.Code == sqlite3.ErrFull, se.ExtendedCode == sqlite3.ErrIoErrWrite:
+			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrNotWritable, err)
+		}
 		switch se.Code {
-		case sqlite3.ErrReadonly, sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrCantOpen,
+		case sqlite3.ErrIoErr, sqlite3.ErrCantOpen,
 			sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrPerm, sqlite3.ErrAuth:
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -44,6 +48,10 @@ func unavailable(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "25006", "53100": // read_only_sql_transaction, disk_full
+			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrNotWritable, err)
+		}
 		switch pe.Code[:2] {
 		case "08", "53", "57", "58", "3D", "25": // connection, resources, shutdown, system, no database, read-only tx
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -124,19 +124,61 @@ func (db *DB) newRow(org string, in NewGroup) (groupRow, error) {
 
 // insertRow inserts one group inside tx. It reports ErrNameTaken instead of
 // failing the transaction, so one conflict never aborts a whole batch.
-func insertRow(tx *gorm.DB, r groupRow) error {
-	var ids []string
-	err := tx.Raw(`INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING RETURNING uuid`,
-		r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version).
-		Scan(&ids).Error
+func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
+	ok, err := db.insertRows(tx, []groupRow{r})
 	if err != nil {
-		return translate(err)
+		return err
 	}
-	if len(ids) == 0 {
+	if !ok[0] {
 		return fmt.Errorf("%w: %q", ErrNameTaken, r.Name)
 	}
 	return nil
+}
+
+// insertRows inserts rows inside tx in one statement and reports which were
+// stored; a row whose normalized name is taken (by an existing group or an
+// earlier row of the same call) is skipped, not an error. One statement per
+// batch matters on SQLite: each statement flushes the search index's pending
+// terms into a new segment.
+func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
+	cols, width := groupColumns, 8
+	var rids []int64
+	if db.dialect == SQLite {
+		var err error
+		if rids, err = assignRIDs(tx, rows); err != nil {
+			return nil, err
+		}
+		cols, width = "rid, "+groupColumns, 9
+	}
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO groups (" + cols + ") VALUES ")
+	args := make([]any, 0, len(rows)*width)
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		if rids != nil {
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, rids[i])
+		} else {
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		args = append(args, r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version)
+	}
+	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING uuid")
+	var ids []string
+	if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+		return nil, translate(err)
+	}
+	stored := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		stored[id] = true
+	}
+	ok := make([]bool, len(rows))
+	for i, r := range rows {
+		ok[i] = stored[r.UUID]
+	}
+	return ok, nil
 }
 
 func addCount(tx *gorm.DB, org string, delta int64) error {
@@ -146,11 +188,9 @@ func addCount(tx *gorm.DB, org string, delta int64) error {
 
 // GetGroup returns the group uuid of org, or ErrNotFound.
 func (db *DB) GetGroup(ctx context.Context, org, id string) (Group, error) {
-	var rows []groupRow
-	err := db.r.WithContext(ctx).Raw(`SELECT `+groupColumns+` FROM groups WHERE org = ? AND uuid = ?`,
-		org, canonicalUUID(id)).Scan(&rows).Error
+	rows, err := db.queryGroups(ctx, db.rsql, 1, `SELECT `+groupColumns+` FROM groups WHERE org = ? AND uuid = ?`, org, canonicalUUID(id))
 	if err != nil {
-		return Group{}, translate(err)
+		return Group{}, err
 	}
 	if len(rows) == 0 {
 		return Group{}, fmt.Errorf("%w: group %s", ErrNotFound, id)
@@ -267,7 +307,8 @@ func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) 
 		}
 		return addCount(tx, org, -1)
 	})
-	return err
+	// BEGIN and COMMIT fail outside the callback, untranslated.
+	return translate(err)
 }
 
 // canonicalUUID lowercases a UUID so lookups match the stored form.

@@ -82,7 +82,7 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org, key string, finger
 	err = db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		createErr := rowErr
 		if createErr == nil {
-			createErr = insertRow(tx, row)
+			createErr = db.insertRow(tx, row)
 			if createErr == nil {
 				if err := addCount(tx, org, 1); err != nil {
 					return err
@@ -103,8 +103,21 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org, key string, finger
 	})
 	if err != nil {
 		// Release the claim so a retry can run; it is not an outcome to keep.
-		db.w.WithContext(context.WithoutCancel(ctx)).Exec(`DELETE FROM idempotency_keys WHERE org = ? AND key = ? AND done = 0`, org, key)
-		return Outcome{}, false, err
+		// Within the request's deadline if it has time left, else in the
+		// background: an unreachable database must not hold the request past
+		// its deadline, and the claim lease covers a release that never lands.
+		release := func(ctx context.Context) error {
+			return db.w.WithContext(ctx).Exec(`DELETE FROM idempotency_keys WHERE org = ? AND key = ? AND done = 0`, org, key).Error
+		}
+		if ctx.Err() != nil || release(ctx) != nil {
+			go func() {
+				bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimLease)
+				defer cancel()
+				_ = release(bctx)
+			}()
+		}
+		// BEGIN and COMMIT fail outside the callback, untranslated.
+		return Outcome{}, false, translate(err)
 	}
 	return out, false, nil
 }

@@ -7,11 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/google/uuid"
-
-	"gorm.io/gorm"
 )
 
 // SortField is a property groups can be ordered by.
@@ -98,7 +97,7 @@ func decodeCursor(s string) (cursor, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil || c.Page < 1 {
+	if err := dec.Decode(&c); err != nil || c.Page < 1 || c.Page > math.MaxInt32 {
 		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
 	}
 	if u, err := uuid.Parse(c.UUID); err != nil || u.String() != c.UUID {
@@ -120,18 +119,10 @@ func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, e
 	}
 	fp := queryFingerprint(sorts, key)
 
-	tx := db.r.WithContext(ctx)
-	where := []string{"org = ?"}
-	args := []any{org}
-	if key != "" {
-		w, a := db.matchName(key)
-		where = append(where, w)
-		args = append(args, a...)
-	}
-	countWhere, countArgs := strings.Join(where, " AND "), append([]any(nil), args...)
-
 	number := lq.Page
 	offset := int64(lq.Page) * int64(lq.Size)
+	var ksWhere string
+	var ksArgs []any
 	if lq.Cursor != "" {
 		c, err := decodeCursor(lq.Cursor)
 		if err != nil {
@@ -140,39 +131,85 @@ func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, e
 		if c.Query != fp || len(c.Keys) != len(sorts) {
 			return Page{}, fmt.Errorf("%w: cursor belongs to a different sort or q", ErrInvalid)
 		}
-		w, a, err := keyset(sorts, c)
-		if err != nil {
+		if ksWhere, ksArgs, err = keyset(sorts, c); err != nil {
 			return Page{}, err
 		}
-		where = append(where, w)
-		args = append(args, a...)
 		number, offset = c.Page, 0
 	}
 
-	order := make([]string, 0, len(sorts)+1)
-	hasName := false
-	for _, s := range sorts {
-		dir := "ASC"
-		if s.Desc {
-			dir = "DESC"
+	// On SQLite, a search or a deep offset page runs as one read
+	// transaction that first reads the organization's generation: what it
+	// reuses from earlier requests (cache.go) is valid for exactly the
+	// snapshot it reads the page from.
+	var q querier = db.rsql
+	indexed := db.dialect == SQLite && key != "" && indexable(key)
+	deep := db.dialect == SQLite && key == "" && ksWhere == "" && offset >= minSampledOffset
+	var gen int64
+	if indexed || deep {
+		tx, err := db.rsql.BeginTx(ctx, nil)
+		if err != nil {
+			return Page{}, translate(err)
 		}
-		order = append(order, s.Field.column()+" "+dir)
-		hasName = hasName || s.Field == SortName
+		defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+		q = tx
+		if gen, err = db.orgGen(ctx, q, org); err != nil {
+			return Page{}, err
+		}
 	}
-	if !hasName { // names are unique per organization, so they need no tie-breaker
-		order = append(order, "uuid ASC")
+
+	where := []string{"org = ?"}
+	args := []any{org}
+	var matches, orgTotal int64
+	if indexed {
+		// The count comes from the index (or an earlier request at this
+		// generation) and decides how to find the page (searchRows).
+		var err error
+		if matches, orgTotal, err = db.cachedSearchCounts(ctx, q, org, key, gen); err != nil {
+			return Page{}, err
+		}
+		if matches == 0 {
+			return Page{Number: number, Groups: []Group{}}, nil
+		}
+	} else if key != "" {
+		w, a := db.matchName(key)
+		where = append(where, w)
+		args = append(args, a...)
 	}
+	countWhere, countArgs := strings.Join(where, " AND "), append([]any(nil), args...)
 
 	var rows []groupRow
-	q := `SELECT ` + groupColumns + ` FROM groups WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	if err := tx.Raw(q, append(args, lq.Size+1, offset)...).Scan(&rows).Error; err != nil {
-		return Page{}, translate(err)
+	var err error
+	if indexed {
+		rows, err = db.searchRows(ctx, q, org, key, sorts, ksWhere, ksArgs, lq.Size, offset, matches, orgTotal)
+	} else {
+		if ksWhere != "" {
+			where = append(where, ksWhere)
+			args = append(args, ksArgs...)
+		}
+		if deep {
+			w, a, rest, err := db.offsetStart(ctx, q, org, sorts, fp, gen, offset)
+			if err != nil {
+				return Page{}, err
+			}
+			if w != "" {
+				where = append(where, w)
+				args = append(args, a...)
+				offset = rest
+			}
+		}
+		query := `SELECT ` + groupColumns + ` FROM groups WHERE ` + strings.Join(where, " AND ") +
+			` ORDER BY ` + orderBy(sorts) + ` LIMIT ? OFFSET ?`
+		rows, err = db.queryGroups(ctx, q, min(lq.Size+1, 128), query, append(args, lq.Size+1, offset)...)
 	}
-
-	total, err := db.count(tx, org, key, countWhere, countArgs)
 	if err != nil {
 		return Page{}, err
+	}
+
+	total := matches
+	if !indexed {
+		if total, err = db.count(ctx, q, org, key, countWhere, countArgs); err != nil {
+			return Page{}, err
+		}
 	}
 
 	p := Page{Number: number, Total: total, Groups: make([]Group, 0, min(len(rows), lq.Size))}
@@ -183,52 +220,59 @@ func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, e
 		p.Groups = append(p.Groups, r.group())
 	}
 	if len(rows) > lq.Size {
-		last := rows[lq.Size-1]
-		c := cursor{UUID: last.UUID, Page: number + 1, Query: fp}
-		for _, s := range sorts {
-			var v any
-			switch s.Field {
-			case SortName:
-				v = last.NameKey
-			case SortUpdatedAt:
-				v = last.UpdatedAt
-			default:
-				v = last.CreatedAt
-			}
-			b, _ := json.Marshal(v)
-			c.Keys = append(c.Keys, b)
-		}
+		c := cursorAt(rows[lq.Size-1], sorts)
+		c.Page, c.Query = number+1, fp
 		p.Next = encodeCursor(c)
 	}
 	return p, nil
 }
 
-// count returns the number of groups matching the filter: the maintained
-// per-organization count when there is no filter, a COUNT otherwise.
-func (db *DB) count(tx *gorm.DB, org, key, where string, args []any) (int64, error) {
-	var n []int64
-	var err error
-	if key == "" {
-		err = tx.Raw(`SELECT n FROM group_counts WHERE org = ?`, org).Scan(&n).Error
-	} else {
-		err = tx.Raw(`SELECT COUNT(*) FROM groups WHERE `+where, args...).Scan(&n).Error
+// orderBy is the ORDER BY of sorts: names are unique per organization, so
+// they need no tie-breaker; otherwise the uuid breaks ties.
+func orderBy(sorts []Sort) string {
+	order := make([]string, 0, len(sorts)+1)
+	hasName := false
+	for _, s := range sorts {
+		dir := "ASC"
+		if s.Desc {
+			dir = "DESC"
+		}
+		order = append(order, s.Field.column()+" "+dir)
+		hasName = hasName || s.Field == SortName
 	}
-	if err != nil {
-		return 0, translate(err)
+	if !hasName {
+		order = append(order, "uuid ASC")
 	}
-	if len(n) == 0 {
-		return 0, nil
-	}
-	return n[0], nil
+	return strings.Join(order, ", ")
 }
 
-// matchName is the SQL filter for "name contains key", literally (no LIKE
-// wildcards), on folded names.
-func (db *DB) matchName(key string) (string, []any) {
-	if db.dialect == Postgres {
-		return "strpos(name_key, ?) > 0", []any{key}
+// cursorAt is the position of row r in the order of sorts.
+func cursorAt(r groupRow, sorts []Sort) cursor {
+	c := cursor{UUID: r.UUID, Keys: make([]json.RawMessage, 0, len(sorts))}
+	for _, s := range sorts {
+		var v any
+		switch s.Field {
+		case SortName:
+			v = r.NameKey
+		case SortUpdatedAt:
+			v = r.UpdatedAt
+		default:
+			v = r.CreatedAt
+		}
+		b, _ := json.Marshal(v)
+		c.Keys = append(c.Keys, b)
 	}
-	return "instr(name_key, ?) > 0", []any{key}
+	return c
+}
+
+// count returns the number of groups matching the filter: the maintained
+// per-organization count when there is no filter, a COUNT otherwise.
+func (db *DB) count(ctx context.Context, q querier, org, key, where string, args []any) (int64, error) {
+	var n int64
+	if key == "" {
+		return n, db.queryInts(ctx, q, []*int64{&n}, `SELECT n FROM group_counts WHERE org = ?`, org)
+	}
+	return n, db.queryInts(ctx, q, []*int64{&n}, `SELECT COUNT(*) FROM groups WHERE `+where, args...)
 }
 
 // keyset builds the "after this row" condition for cursor c: rows whose sort

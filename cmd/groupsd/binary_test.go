@@ -101,6 +101,7 @@ func startGroupsd(t testing.TB, env []string, args ...string) *proc {
 	p.cmd = exec.Command(groupsdBinary(t), append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
+	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
