@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -29,6 +30,7 @@ func init() {
 type validator struct {
 	spec   *openapi3.T
 	routes map[string]*routers.Route // "METHOD /v2/groups/{uuid}"
+	byEcho sync.Map                  // "METHOD /api/v2/groups/:uuid" -> *routers.Route
 	opts   *openapi3filter.Options
 }
 
@@ -51,12 +53,26 @@ func newValidator(spec *openapi3.T) *validator {
 
 var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
+// route returns the operation of an Echo route ("/api/v2/groups/:uuid"),
+// remembered per route so requests skip the rewriting.
+func (v *validator) route(method, echoPath string) (*routers.Route, bool) {
+	k := method + " " + echoPath
+	if r, ok := v.byEcho.Load(k); ok {
+		return r.(*routers.Route), true
+	}
+	path := echoParam.ReplaceAllString(strings.TrimPrefix(echoPath, "/api"), "{$1}")
+	r, ok := v.routes[method+" "+path]
+	if ok {
+		v.byEcho.Store(k, r)
+	}
+	return r, ok
+}
+
 // middleware validates the request of the Echo route it is attached to.
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		path := echoParam.ReplaceAllString(strings.TrimPrefix(c.Path(), "/api"), "{$1}")
-		route, ok := v.routes[r.Method+" "+path]
+		route, ok := v.route(r.Method, c.Path())
 		if !ok {
 			return fmt.Errorf("validator: no operation for %s %s", r.Method, c.Path())
 		}

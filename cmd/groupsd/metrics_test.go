@@ -67,7 +67,7 @@ func opsMetricValue(fams map[string]*dto.MetricFamily, name string, want map[str
 func TestMetricsEndpoint(t *testing.T) {
 	database := "sqlite:" + filepath.Join(t.TempDir(), "groups.db")
 	key := newKey(t, database, "acme")
-	p := startGroupsd(t, nil, "--database", database, "--db-max-conns", "7")
+	p := startGroupsd(t, nil, "--database", database, "--db-max-conns", "3")
 	auth := []string{"Authorization", "Bearer " + key}
 
 	var ids []string
@@ -140,7 +140,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		name, pool string
 		want       float64
 	}{
-		{"go_sql_max_open_connections", "read", 7},
+		{"go_sql_max_open_connections", "read", 3},
 		{"go_sql_max_open_connections", "write", 1},
 	} {
 		if got, n := opsMetricValue(fams, c.name, map[string]string{"db_name": c.pool}); n != 1 || got != c.want {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestNextCursor(t *testing.T) {
+	cases := []struct {
+		body string
+		want string
+		ok   bool
+	}{
+		{`{"content":[{"name":"a \"next\":\"x\""}],"page":{"next":"eyJrIjpbXX0","number":0}}`, "eyJrIjpbXX0", true},
+		{`{"content":[{"name":"a"}],"page":{"next":null,"number":3}}`, "", true},
+		{`{"content":[],"page":{"next":null}}`, "", false},
+		{`{"content":[{"name":"a"}],"page":{}}`, "", false},
+	}
+	for _, c := range cases {
+		got, ok := nextCursor([]byte(c.body))
+		if got != c.want || ok != c.ok {
+			t.Errorf("nextCursor(%s) = %q, %v; want %q, %v", c.body, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestGroupNamesAreUniqueAndFragmentsFit(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 200000 {
+		n := strings.ToLower(groupName(i))
+		if seen[n] {
+			t.Fatalf("name %d %q repeats", i, n)
+		}
+		seen[n] = true
+	}
+	if groupName(42) != groupName(42) {
+		t.Fatal("names must be deterministic")
+	}
+	w := &worker{env: &env{groups: 1000}, rnd: rand.New(rand.NewPCG(1, 2))}
+	for range 1000 {
+		f := w.fragment()
+		if n := utf8.RuneCountInString(f); n < 3 || n > 6 {
+			t.Fatalf("fragment %q has %d characters", f, n)
+		}
+	}
+}
