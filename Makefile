@@ -45,8 +45,9 @@ check-generated:
 	done
 
 vet:
-	@echo "== go vet"
+	@echo "== go vet, gofmt, go mod tidy"
 	go vet ./...
+	go mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 test-go:
