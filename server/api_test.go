@@ -184,6 +184,10 @@ func TestMalformedRequests(t *testing.T) {
 		{"BadCursor", "GET", "/api/v2/groups?cursor=garbage", ``, nil, 400, gen.VALIDATIONERROR, "", "cursor"},
 		{"CursorWithPage", "GET", "/api/v2/groups?cursor=abc&page=2", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
 		{"IdempotencyKeyTooLong", "POST", "/api/v2/groups", `{"name":"idem"}`, append([]string{"Idempotency-Key", strings.Repeat("k", 256)}, json...), 400, gen.VALIDATIONERROR, "", "Idempotency-Key"},
+		{"SizeTwice", "GET", "/api/v2/groups?size=1&size=2", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
+		{"PageTwice", "GET", "/api/v2/groups?page=0&page=0", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
+		{"InvalidUTF8Body", "POST", "/api/v2/groups", "{\"name\":\"a\xff\xfeb\"}", json, 400, gen.VALIDATIONERROR, "", ""},
+		{"InvalidUTF8Patch", "PATCH", "/api/v2/groups/" + id, "{\"description\":\"\xc3\"}", json, 400, gen.VALIDATIONERROR, "", ""},
 		{"UnknownRoute", "GET", "/api/v2/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
 		{"UnknownRouteNoPrefix", "GET", "/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
 		{"ExtraPathSegment", "GET", "/api/v2/groups/" + id + "/extra", ``, nil, 404, gen.NOTFOUND, "", ""},
@@ -272,6 +276,25 @@ func TestBodyLimit(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestHeadIsServedWhereGetIs(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	g, tag := e.create("acme", "Finance")
+	for _, path := range []string{"/api/v2/groups/" + g.Uuid.String(), "/v2/groups", "/healthz"} {
+		resp, body := e.do("HEAD", path, "", e.auth("acme")...)
+		if resp.StatusCode != 200 || len(body) != 0 {
+			t.Fatalf("HEAD %s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+	resp, _ := e.do("HEAD", "/api/v2/groups/"+g.Uuid.String(), "", e.auth("acme")...)
+	if resp.Header.Get("ETag") != tag || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("HEAD headers: %v", resp.Header)
+	}
+	resp, body := e.do("HEAD", "/api/v2/groups", "")
+	if resp.StatusCode != 401 || len(body) != 0 {
+		t.Fatalf("unauthenticated HEAD: %d %q", resp.StatusCode, body)
+	}
 }
 
 func TestRequestID(t *testing.T) {

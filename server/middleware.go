@@ -13,8 +13,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/groupsd/groupsd/gen"
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).
@@ -184,9 +187,26 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(b) > MaxBodyBytes {
 			return tooLarge
 		}
+		// JSON text must be UTF-8 (RFC 8259 8.1); encoding/json would
+		// silently turn bad bytes into U+FFFD and store what nobody sent.
+		if strings.Contains(strings.ToLower(r.Header.Get("Content-Type")), "json") && !utf8.Valid(b) {
+			return validationError("the request body is not valid UTF-8",
+				gen.ProblemFieldError{Pointer: ptr(""), Detail: "not valid UTF-8"})
+		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		r.ContentLength = int64(len(b))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		return next(c)
+	}
+}
+
+// headAsGet serves HEAD wherever GET is served (RFC 9110 9.3.2): the route
+// runs as GET and net/http discards the body it writes for a HEAD request.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodHead {
+			c.Request().Method = http.MethodGet
+		}
 		return next(c)
 	}
 }

@@ -86,6 +86,7 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(headAsGet)
 	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, s.authenticate, limitBody)
 
 	v := newValidator(vspec)

@@ -93,6 +93,21 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			params[name] = v
 		}
+		// A single-valued query parameter given twice is ambiguous; kin-openapi
+		// takes the first, the generated binder refuses it without saying
+		// which parameter. Reject it here, in the problem's own terms.
+		query := r.URL.Query()
+		for _, pr := range route.Operation.Parameters {
+			p := pr.Value
+			if p == nil || p.In != "query" || p.Schema == nil || p.Schema.Value == nil || p.Schema.Value.Type.Is("array") {
+				continue
+			}
+			if len(query[p.Name]) > 1 {
+				name := p.Name
+				return validationError(fmt.Sprintf("the request is invalid: parameter %s: must appear at most once", name),
+					gen.ProblemFieldError{Parameter: &name, Detail: "must appear at most once"})
+			}
+		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			return requestProblem(err)
