@@ -187,6 +187,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"SizeTwice", "GET", "/api/v2/groups?size=1&size=2", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
 		{"PageTwice", "GET", "/api/v2/groups?page=0&page=0", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
 		{"InvalidUTF8Body", "POST", "/api/v2/groups", "{\"name\":\"a\xff\xfeb\"}", json, 400, gen.VALIDATIONERROR, "", ""},
+		{"LoneSurrogate", "POST", "/api/v2/groups", `{"name":"a\ud800b"}`, json, 400, gen.VALIDATIONERROR, "", ""},
+		{"LoneLowSurrogate", "POST", "/api/v2/groups", `{"name":"n","description":"\udc00"}`, json, 400, gen.VALIDATIONERROR, "", ""},
 		{"InvalidUTF8Patch", "PATCH", "/api/v2/groups/" + id, "{\"description\":\"\xc3\"}", json, 400, gen.VALIDATIONERROR, "", ""},
 		{"UnknownRoute", "GET", "/api/v2/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
 		{"UnknownRouteNoPrefix", "GET", "/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
@@ -276,6 +278,17 @@ func TestBodyLimit(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestSurrogatePairsAreAccepted(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	resp, body := e.do("POST", "/api/v2/groups", `{"name":"emoji \ud83d\ude00 \\ud800 literal"}`,
+		append(e.auth("acme"), "Content-Type", "application/json")...)
+	var g gen.Group
+	_ = json.Unmarshal(body, &g)
+	if resp.StatusCode != 201 || g.Name != "emoji 😀 \\ud800 literal" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
 }
 
 func TestHeadIsServedWhereGetIs(t *testing.T) {

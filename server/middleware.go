@@ -189,7 +189,7 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// JSON text must be UTF-8 (RFC 8259 8.1); encoding/json would
 		// silently turn bad bytes into U+FFFD and store what nobody sent.
-		if strings.Contains(strings.ToLower(r.Header.Get("Content-Type")), "json") && !utf8.Valid(b) {
+		if strings.Contains(strings.ToLower(r.Header.Get("Content-Type")), "json") && (!utf8.Valid(b) || hasLoneSurrogate(b)) {
 			return validationError("the request body is not valid UTF-8",
 				gen.ProblemFieldError{Pointer: ptr(""), Detail: "not valid UTF-8"})
 		}
@@ -209,4 +209,52 @@ func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// hasLoneSurrogate reports a \uD800-\uDFFF escape that is not half of a
+// surrogate pair: it encodes no character, and encoding/json would replace
+// it with U+FFFD instead of failing.
+func hasLoneSurrogate(b []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		var v rune
+		for _, c := range b[i+2 : i+6] {
+			switch {
+			case c >= '0' && c <= '9':
+				v = v<<4 | rune(c-'0')
+			case c >= 'a' && c <= 'f':
+				v = v<<4 | rune(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				v = v<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return v, true
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		v, ok := hex4(i)
+		if !ok {
+			i++ // skip the escaped character (\\, \", ...)
+			continue
+		}
+		switch {
+		case v >= 0xDC00 && v <= 0xDFFF:
+			return true
+		case v >= 0xD800 && v <= 0xDBFF:
+			low, ok := hex4(i + 6)
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
 }
