@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -166,18 +165,11 @@ func TestLostUpdate(t *testing.T) {
 	})
 }
 
-// sharedEnv starts a second server process-equivalent (its own store handle
-// and pool) on a's database, with a's keys.
+// sharedEnv starts a second server (its own store handle and pool, as
+// another process would have) on a's database, with a's keys.
 func sharedEnv(t *testing.T, a *env) *env {
 	t.Helper()
-	db := storetest.OpenURL(t, a.dbURL, store.Options{})
-	_, h, err := server.New(server.Config{Store: db, Auth: server.NewAuthenticator(db, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &env{t: t, db: db, dbURL: a.dbURL, keys: a.keys, srv: httptest.NewServer(h)}
-	t.Cleanup(b.srv.Close)
-	return b
+	return startEnv(t, a.dbURL, a.keys)
 }
 
 func TestIdempotentCreate(t *testing.T) {
@@ -272,8 +264,7 @@ func TestIdempotentCreate(t *testing.T) {
 			r1, b1 := post(e, "acme", "key-4", `{"name":"Restart"}`)
 			e.srv.Close()
 			e.db.Close()
-			e2 := newEnvURL(t, e.dbURL)
-			e2.keys = e.keys
+			e2 := sharedEnv(t, e)
 			r2, b2 := post(e2, "acme", "key-4", `{"name":"Restart"}`)
 			if r1.StatusCode != 201 || r2.StatusCode != 201 || !bytes.Equal(b1, b2) || r2.Header.Get("Idempotent-Replayed") != "true" {
 				t.Fatalf("after restart: %d %s", r2.StatusCode, b2)

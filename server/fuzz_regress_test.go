@@ -8,10 +8,7 @@ import "testing"
 func TestFuzzRegressions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// bug, when set, names a reported bug that is not fixed yet; the case
-		// is skipped until it is.
-		bug string
-		run func(t *testing.T, env *fuzzEnv)
+		run  func(t *testing.T, env *fuzzEnv)
 	}{
 		{
 			// If-Match: "02" spells version 2 but is another entity tag
@@ -78,9 +75,6 @@ func TestFuzzRegressions(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				t.Skipf("known bug, not fixed yet: %s", tc.bug)
-			}
 			tc.run(t, newFuzzEnv(t))
 		})
 	}

@@ -194,8 +194,7 @@ func (r storedResponse) VisitCreateGroupResponse(w http.ResponseWriter) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	if r.out.Status >= 400 {
-		h.Set("Content-Type", "application/problem+json")
-		h.Set("Cache-Control", "no-store") // as every live problem response
+		setProblemHeaders(h)
 	}
 	if r.out.Location != "" {
 		h.Set("Location", r.out.Location)

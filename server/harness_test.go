@@ -38,14 +38,25 @@ func newEnv(t *testing.T, d store.Dialect, mod ...func(*server.Config)) *env {
 
 func newEnvURL(t *testing.T, url string, mod ...func(*server.Config)) *env {
 	t.Helper()
+	return startEnv(t, url, nil, mod...)
+}
+
+// startEnv opens its own store handle and pool on the database at url and
+// serves it, as another process would. With keys nil it creates keys for
+// "acme" and "globex"; otherwise it uses the given ones (already stored).
+func startEnv(t *testing.T, url string, keys map[string]string, mod ...func(*server.Config)) *env {
+	t.Helper()
 	db := storetest.OpenURL(t, url, store.Options{})
-	e := &env{t: t, db: db, dbURL: url, keys: map[string]string{}}
-	for _, org := range []string{"acme", "globex"} {
-		_, secret, err := db.CreateAPIKey(bg, org, "test")
-		if err != nil {
-			t.Fatal(err)
+	e := &env{t: t, db: db, dbURL: url, keys: keys}
+	if e.keys == nil {
+		e.keys = map[string]string{}
+		for _, org := range []string{"acme", "globex"} {
+			_, secret, err := db.CreateAPIKey(bg, org, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.keys[org] = secret
 		}
-		e.keys[org] = secret
 	}
 	cfg := server.Config{Store: db, Auth: server.NewAuthenticator(db, nil)}
 	for _, m := range mod {

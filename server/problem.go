@@ -187,8 +187,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			h.Set("Allow", allow)
 		}
 	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
+	setProblemHeaders(h)
 	c.Response().WriteHeader(ae.status)
 	if r.Method != http.MethodHead {
 		_, _ = c.Response().Write(problemBytes(ae, r))
@@ -200,4 +199,11 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// setProblemHeaders marks a response as problem details that caches must
+// not keep; live errors and replayed idempotent errors share it.
+func setProblemHeaders(h http.Header) {
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
 }

@@ -298,22 +298,28 @@ var ops = map[string]op{
 	"create": opCreate, "patch": opPatch, "mixed": opMixed,
 }
 
+// getPage lists one page during setup (not measured).
+func (e *env) getPage(ctx context.Context, c *http.Client, path string) (pageBody, error) {
+	var p pageBody
+	req, err := e.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return p, err
+	}
+	_, body, err := do(c, req, http.StatusOK, true)
+	if err != nil {
+		return p, err
+	}
+	return p, json.Unmarshal(body, &p)
+}
+
 // setup prepares workload name outside the measured time: the totals for
 // deep pages, cursors at 99% depth, and the ETags of the patch pools.
 func (e *env) setup(ctx context.Context, c *http.Client, name string, clients int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.total == 0 {
-		req, err := e.request(ctx, http.MethodGet, "/api/v2/groups?size=1", nil)
+		p, err := e.getPage(ctx, c, "/api/v2/groups?size=1")
 		if err != nil {
-			return err
-		}
-		_, body, err := do(c, req, http.StatusOK, true)
-		if err != nil {
-			return err
-		}
-		var p pageBody
-		if err := json.Unmarshal(body, &p); err != nil {
 			return err
 		}
 		e.total = p.Page.TotalElements
@@ -325,16 +331,8 @@ func (e *env) setup(ctx context.Context, c *http.Client, name string, clients in
 		}
 		for i := range min(clients, 8) {
 			page := max(0, e.deepPage()-i*3)
-			req, err := e.request(ctx, http.MethodGet, "/api/v2/groups?size="+strconv.Itoa(pageSize)+"&page="+strconv.Itoa(page), nil)
+			p, err := e.getPage(ctx, c, "/api/v2/groups?size="+strconv.Itoa(pageSize)+"&page="+strconv.Itoa(page))
 			if err != nil {
-				return err
-			}
-			_, body, err := do(c, req, http.StatusOK, true)
-			if err != nil {
-				return err
-			}
-			var p pageBody
-			if err := json.Unmarshal(body, &p); err != nil {
 				return err
 			}
 			if p.Page.Next == nil {

@@ -163,3 +163,11 @@ func newKey(t testing.TB, database, org string) string {
 	}
 	return strings.TrimSpace(out)
 }
+
+// tail returns the last n bytes of s, for failure messages.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}

@@ -724,6 +724,12 @@ func integrityCheck(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	assertIntegrity(t, db)
+}
+
+// assertIntegrity fails t unless PRAGMA integrity_check on db says "ok".
+func assertIntegrity(t testing.TB, db *sql.DB) {
+	t.Helper()
 	rows, err := db.Query("PRAGMA integrity_check")
 	if err != nil {
 		t.Fatalf("integrity_check: %v", err)
@@ -813,12 +819,4 @@ func TestFaultCrash(t *testing.T) {
 				kills, time.Since(start).Round(time.Millisecond), acked, unknownN, len(m.live()), m.outcomes())
 		})
 	}
-}
-
-// tail returns the last n bytes of s.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }

@@ -187,22 +187,7 @@ func opsCheckSQLiteClosed(t testing.TB, path string) *sql.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	var res []string
-	rows, err := db.Query("PRAGMA integrity_check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		res = append(res, s)
-	}
-	if len(res) != 1 || res[0] != "ok" {
-		t.Fatalf("integrity_check: %v", res)
-	}
+	assertIntegrity(t, db)
 	return db
 }
 
@@ -256,14 +241,6 @@ func opsProblemCode(resp *http.Response, body []byte) string {
 		return fmt.Sprintf("bad problem body %s", body)
 	}
 	return p.Code
-}
-
-// opsTail returns the last n bytes of s, for failure messages.
-func opsTail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
 }
 
 // opsExitCode returns the exit status carried by err from exec (0 for nil).

@@ -181,7 +181,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 
 	loadWG.Wait()
 	if err := p.Wait(30 * time.Second); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, opsTail(p.stderr.String(), 4000))
+		t.Fatalf("exit after SIGTERM: %v, want status 0\n%s", err, tail(p.stderr.String(), 4000))
 	}
 
 	// Judge every request of the load.
