@@ -12,7 +12,6 @@ export CGO_ENABLED := 1
 BIN      := bin/groupsd
 DATABASE ?= sqlite:groups.db
 ADDR     ?= 127.0.0.1:8080
-GEN      := models server client spec
 FUZZTIME ?= 15s
 
 .PHONY: all build run generate check-generated vet test test-go contract fuzz fuzz-short bench bench-quick clean
@@ -34,14 +33,16 @@ run: build
 generate:
 	cd gen && go generate ./...
 
-# Fails when gen/ does not match openapi.yaml.
+# Fails when gen/ does not match openapi.yaml: every gen/**/*.cfg.yaml is
+# regenerated into a temporary file and compared with the committed one.
 check-generated:
 	@echo "== check gen/ is fresh"
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	for k in $(GEN); do \
-		sed "s#^output: .*#output: $$tmp/$$k.gen.go#" gen/$$k.cfg.yaml > $$tmp/$$k.cfg.yaml; \
-		go tool oapi-codegen -config $$tmp/$$k.cfg.yaml openapi.yaml; \
-		cmp -s $$tmp/$$k.gen.go gen/$$k.gen.go || { echo "gen/$$k.gen.go is stale: run make generate"; exit 1; }; \
+	for cfg in $$(find gen -name '*.cfg.yaml' | sort); do \
+		out=$$(dirname $$cfg)/$$(sed -n 's/^output: //p' $$cfg); \
+		sed "s#^output: .*#output: $$tmp/out.go#" $$cfg > $$tmp/cfg.yaml; \
+		go tool oapi-codegen -config $$tmp/cfg.yaml openapi.yaml; \
+		cmp -s $$tmp/out.go $$out || { echo "$$out is stale: run make generate"; exit 1; }; \
 	done
 
 vet:

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	. "github.com/groupsd/groupsd/gen/api"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/oapi-codegen/nullable"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -27,7 +27,7 @@ func TestOperations(t *testing.T) {
 				name := "Finance" + prefix
 
 				// create
-				cr, err := c.CreateGroupWithResponse(bg, nil, gen.GroupCreate{Name: "  " + name + " ", Description: nullable.NewNullableWithValue("money")})
+				cr, err := c.CreateGroupWithResponse(bg, nil, api.GroupCreate{Name: "  " + name + " ", Description: nullable.NewNullableWithValue("money")})
 				if err != nil || cr.StatusCode() != http.StatusCreated {
 					t.Fatalf("create: %v %d %s", err, cr.StatusCode(), cr.Body)
 				}
@@ -56,14 +56,14 @@ func TestOperations(t *testing.T) {
 				}
 
 				// list
-				lr, err := c.ListGroupsWithResponse(bg, &gen.ListGroupsParams{Q: &name})
+				lr, err := c.ListGroupsWithResponse(bg, &api.ListGroupsParams{Q: &name})
 				if err != nil || lr.StatusCode() != 200 || len(lr.JSON200.Content) != 1 || lr.JSON200.Page.TotalElements != 1 {
 					t.Fatalf("list: %v %d %s", err, lr.StatusCode(), lr.Body)
 				}
 
 				// patch (merge patch) clears the description
 				pr, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(bg, g.Uuid, nil,
-					gen.GroupPatch{Description: nullable.NewNullNullable[string]()})
+					api.GroupPatch{Description: nullable.NewNullNullable[string]()})
 				if err != nil || pr.StatusCode() != 200 || !pr.JSON200.Description.IsNull() || pr.JSON200.Name != name {
 					t.Fatalf("patch: %v %d %s", err, pr.StatusCode(), pr.Body)
 				}
@@ -71,14 +71,14 @@ func TestOperations(t *testing.T) {
 					t.Fatalf("patch ETag %q", pr.HTTPResponse.Header.Get("ETag"))
 				}
 				// patch with application/json, renaming
-				pr, err = c.UpdateGroupWithResponse(bg, g.Uuid, nil, gen.GroupPatch{Name: ptr(name + " 2")})
+				pr, err = c.UpdateGroupWithResponse(bg, g.Uuid, nil, api.GroupPatch{Name: ptr(name + " 2")})
 				if err != nil || pr.StatusCode() != 200 || pr.JSON200.Name != name+" 2" {
 					t.Fatalf("json patch: %v %d %s", err, pr.StatusCode(), pr.Body)
 				}
 				// {} is a no-op that keeps updatedAt and the ETag
 				before := *pr.JSON200
 				resp, body := e.do("PATCH", prefix+"/v2/groups/"+g.Uuid.String(), `{}`, append(e.auth("acme"), "Content-Type", "application/merge-patch+json")...)
-				var after gen.Group
+				var after api.Group
 				_ = json.Unmarshal(body, &after)
 				if resp.StatusCode != 200 || after.UpdatedAt != before.UpdatedAt || resp.Header.Get("ETag") != `"3"` {
 					t.Fatalf("no-op patch: %d %s etag %s", resp.StatusCode, body, resp.Header.Get("ETag"))
@@ -93,13 +93,13 @@ func TestOperations(t *testing.T) {
 				rep["createdAt"] = "2001-01-01T00:00:00Z"
 				b, _ := json.Marshal(rep)
 				resp, body = e.do("PUT", prefix+"/v2/groups", string(b), append(e.auth("acme"), "Content-Type", "application/json")...)
-				var put gen.Group
+				var put api.Group
 				_ = json.Unmarshal(body, &put)
 				if resp.StatusCode != 200 || put.Name != name || !put.Description.IsNull() || put.CreatedAt != g.CreatedAt {
 					t.Fatalf("put: %d %s", resp.StatusCode, body)
 				}
 				// PUT never creates
-				rr, err := c.ReplaceGroupWithResponse(bg, nil, gen.GroupReplace{Uuid: mustParse("01939d2e-0000-7000-8000-000000000000"), Name: "x"})
+				rr, err := c.ReplaceGroupWithResponse(bg, nil, api.GroupReplace{Uuid: mustParse("01939d2e-0000-7000-8000-000000000000"), Name: "x"})
 				if err != nil || rr.StatusCode() != 404 {
 					t.Fatalf("put unknown: %v %d", err, rr.StatusCode())
 				}
@@ -133,69 +133,69 @@ func TestMalformedRequests(t *testing.T) {
 		name, method, path, body string
 		headers                  []string
 		status                   int
-		code                     gen.ProblemCode
+		code                     api.ProblemCode
 		pointer, parameter       string
 	}{
-		{"InvalidJSON", "POST", "/api/v2/groups", `{"name":`, json, 400, gen.VALIDATIONERROR, "", ""},
-		{"EmptyBody", "POST", "/api/v2/groups", ``, json, 400, gen.VALIDATIONERROR, "", ""},
-		{"NotAnObject", "POST", "/api/v2/groups", `[1]`, json, 400, gen.VALIDATIONERROR, "", ""},
-		{"MissingName", "POST", "/api/v2/groups", `{"description":"d"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameWrongType", "POST", "/api/v2/groups", `{"name":5}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameNull", "POST", "/api/v2/groups", `{"name":null}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"EmptyName", "POST", "/api/v2/groups", `{"name":""}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"BlankName", "POST", "/api/v2/groups", `{"name":" \u3000\t"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameTooLong", "POST", "/api/v2/groups", `{"name":"` + strings.Repeat("é", 256) + `"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameControlChar", "POST", "/api/v2/groups", `{"name":"a\u0007b"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameDEL", "POST", "/api/v2/groups", `{"name":"a` + "\x7f" + `b"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"NameC1Control", "POST", "/api/v2/groups", `{"name":"a\u0085b"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"DescriptionTooLong", "POST", "/api/v2/groups", `{"name":"n","description":"` + strings.Repeat("a", 2001) + `"}`, json, 400, gen.VALIDATIONERROR, "/description", ""},
-		{"DescriptionNUL", "POST", "/api/v2/groups", `{"name":"n","description":"a\u0000b"}`, json, 400, gen.VALIDATIONERROR, "/description", ""},
-		{"UnknownProperty", "POST", "/api/v2/groups", `{"name":"n","colour":"red"}`, json, 400, gen.VALIDATIONERROR, "/colour", ""},
-		{"ServerAssignedUUID", "POST", "/api/v2/groups", `{"name":"n","uuid":"` + id + `"}`, json, 400, gen.VALIDATIONERROR, "/uuid", ""},
-		{"ServerAssignedCreatedAt", "POST", "/api/v2/groups", `{"name":"n","createdAt":"2026-01-01T00:00:00.000Z"}`, json, 400, gen.VALIDATIONERROR, "/createdAt", ""},
-		{"DuplicateName", "POST", "/api/v2/groups", `{"name":"TAKEN"}`, json, 409, gen.NAMECONFLICT, "", ""},
-		{"MissingContentType", "POST", "/api/v2/groups", `{"name":"n"}`, nil, 415, gen.UNSUPPORTEDMEDIATYPE, "", ""},
-		{"TextContentType", "POST", "/api/v2/groups", `{"name":"n"}`, []string{"Content-Type", "text/plain"}, 415, gen.UNSUPPORTEDMEDIATYPE, "", ""},
-		{"MergePatchOnPost", "POST", "/api/v2/groups", `{"name":"n"}`, []string{"Content-Type", "application/merge-patch+json"}, 415, gen.UNSUPPORTEDMEDIATYPE, "", ""},
-		{"TooLarge", "POST", "/api/v2/groups", big, json, 413, gen.PAYLOADTOOLARGE, "", ""},
-		{"PatchNameNull", "PATCH", "/api/v2/groups/" + id, `{"name":null}`, []string{"Content-Type", "application/merge-patch+json"}, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"PatchBlankName", "PATCH", "/api/v2/groups/" + id, `{"name":"  "}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"PatchUnknownProperty", "PATCH", "/api/v2/groups/" + id, `{"uuid":"` + id + `"}`, json, 400, gen.VALIDATIONERROR, "/uuid", ""},
-		{"PatchToTakenName", "PATCH", "/api/v2/groups/" + id, `{"name":"taken"}`, json, 409, gen.NAMECONFLICT, "", ""},
-		{"PatchTextPlain", "PATCH", "/api/v2/groups/" + id, `{}`, []string{"Content-Type", "text/plain"}, 415, gen.UNSUPPORTEDMEDIATYPE, "", ""},
-		{"PatchUnknownGroup", "PATCH", "/api/v2/groups/01939d2e-0000-7000-8000-000000000000", `{}`, json, 404, gen.NOTFOUND, "", ""},
-		{"PutMissingUUID", "PUT", "/api/v2/groups", `{"name":"n"}`, json, 400, gen.VALIDATIONERROR, "/uuid", ""},
-		{"PutBadUUID", "PUT", "/api/v2/groups", `{"uuid":"nope","name":"n"}`, json, 400, gen.VALIDATIONERROR, "/uuid", ""},
-		{"PutMissingName", "PUT", "/api/v2/groups", `{"uuid":"` + id + `"}`, json, 400, gen.VALIDATIONERROR, "/name", ""},
-		{"PutBadTimestamp", "PUT", "/api/v2/groups", `{"uuid":"` + id + `","name":"n","createdAt":"yesterday"}`, json, 400, gen.VALIDATIONERROR, "/createdAt", ""},
-		{"BadUUIDInPath", "GET", "/api/v2/groups/not-a-uuid", ``, nil, 400, gen.VALIDATIONERROR, "", "uuid"},
-		{"BadUUIDInPathDelete", "DELETE", "/v2/groups/1234", ``, nil, 400, gen.VALIDATIONERROR, "", "uuid"},
-		{"UnknownGroup", "GET", "/api/v2/groups/01939d2e-0000-7000-8000-000000000000", ``, nil, 404, gen.NOTFOUND, "", ""},
-		{"NegativePage", "GET", "/api/v2/groups?page=-1", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
-		{"PageNotANumber", "GET", "/api/v2/groups?page=x", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
-		{"PageTooLarge", "GET", "/api/v2/groups?page=99999999999", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
-		{"SizeZero", "GET", "/api/v2/groups?size=0", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
-		{"SizeTooLarge", "GET", "/api/v2/groups?size=1001", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
-		{"SizeFloat", "GET", "/api/v2/groups?size=1.5", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
-		{"SortUnknownProperty", "GET", "/api/v2/groups?sort=uuid", ``, nil, 400, gen.VALIDATIONERROR, "", "sort"},
-		{"SortBadDirection", "GET", "/api/v2/groups?sort=name,up", ``, nil, 400, gen.VALIDATIONERROR, "", "sort"},
-		{"SortTwice", "GET", "/api/v2/groups?sort=name&sort=name,desc", ``, nil, 400, gen.VALIDATIONERROR, "", "sort"},
-		{"EmptyQ", "GET", "/api/v2/groups?q=", ``, nil, 400, gen.VALIDATIONERROR, "", "q"},
-		{"BadCursor", "GET", "/api/v2/groups?cursor=garbage", ``, nil, 400, gen.VALIDATIONERROR, "", "cursor"},
-		{"CursorWithPage", "GET", "/api/v2/groups?cursor=abc&page=2", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
-		{"IdempotencyKeyTooLong", "POST", "/api/v2/groups", `{"name":"idem"}`, append([]string{"Idempotency-Key", strings.Repeat("k", 256)}, json...), 400, gen.VALIDATIONERROR, "", "Idempotency-Key"},
-		{"SizeTwice", "GET", "/api/v2/groups?size=1&size=2", ``, nil, 400, gen.VALIDATIONERROR, "", "size"},
-		{"PageTwice", "GET", "/api/v2/groups?page=0&page=0", ``, nil, 400, gen.VALIDATIONERROR, "", "page"},
-		{"InvalidUTF8Body", "POST", "/api/v2/groups", "{\"name\":\"a\xff\xfeb\"}", json, 400, gen.VALIDATIONERROR, "", ""},
-		{"LoneSurrogate", "POST", "/api/v2/groups", `{"name":"a\ud800b"}`, json, 400, gen.VALIDATIONERROR, "", ""},
-		{"LoneLowSurrogate", "POST", "/api/v2/groups", `{"name":"n","description":"\udc00"}`, json, 400, gen.VALIDATIONERROR, "", ""},
-		{"InvalidUTF8Patch", "PATCH", "/api/v2/groups/" + id, "{\"description\":\"\xc3\"}", json, 400, gen.VALIDATIONERROR, "", ""},
-		{"UnknownRoute", "GET", "/api/v2/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
-		{"UnknownRouteNoPrefix", "GET", "/nothing", ``, nil, 404, gen.NOTFOUND, "", ""},
-		{"ExtraPathSegment", "GET", "/api/v2/groups/" + id + "/extra", ``, nil, 404, gen.NOTFOUND, "", ""},
-		{"ExtraPathSegments", "DELETE", "/v2/groups/x/y/z", ``, nil, 404, gen.NOTFOUND, "", ""},
-		{"WrongMethod", "DELETE", "/api/v2/groups", ``, nil, 405, gen.METHODNOTALLOWED, "", ""},
-		{"WrongMethodItem", "POST", "/v2/groups/" + id, `{}`, json, 405, gen.METHODNOTALLOWED, "", ""},
+		{"InvalidJSON", "POST", "/api/v2/groups", `{"name":`, json, 400, api.VALIDATIONERROR, "", ""},
+		{"EmptyBody", "POST", "/api/v2/groups", ``, json, 400, api.VALIDATIONERROR, "", ""},
+		{"NotAnObject", "POST", "/api/v2/groups", `[1]`, json, 400, api.VALIDATIONERROR, "", ""},
+		{"MissingName", "POST", "/api/v2/groups", `{"description":"d"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameWrongType", "POST", "/api/v2/groups", `{"name":5}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameNull", "POST", "/api/v2/groups", `{"name":null}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"EmptyName", "POST", "/api/v2/groups", `{"name":""}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"BlankName", "POST", "/api/v2/groups", `{"name":" \u3000\t"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameTooLong", "POST", "/api/v2/groups", `{"name":"` + strings.Repeat("é", 256) + `"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameControlChar", "POST", "/api/v2/groups", `{"name":"a\u0007b"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameDEL", "POST", "/api/v2/groups", `{"name":"a` + "\x7f" + `b"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"NameC1Control", "POST", "/api/v2/groups", `{"name":"a\u0085b"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"DescriptionTooLong", "POST", "/api/v2/groups", `{"name":"n","description":"` + strings.Repeat("a", 2001) + `"}`, json, 400, api.VALIDATIONERROR, "/description", ""},
+		{"DescriptionNUL", "POST", "/api/v2/groups", `{"name":"n","description":"a\u0000b"}`, json, 400, api.VALIDATIONERROR, "/description", ""},
+		{"UnknownProperty", "POST", "/api/v2/groups", `{"name":"n","colour":"red"}`, json, 400, api.VALIDATIONERROR, "/colour", ""},
+		{"ServerAssignedUUID", "POST", "/api/v2/groups", `{"name":"n","uuid":"` + id + `"}`, json, 400, api.VALIDATIONERROR, "/uuid", ""},
+		{"ServerAssignedCreatedAt", "POST", "/api/v2/groups", `{"name":"n","createdAt":"2026-01-01T00:00:00.000Z"}`, json, 400, api.VALIDATIONERROR, "/createdAt", ""},
+		{"DuplicateName", "POST", "/api/v2/groups", `{"name":"TAKEN"}`, json, 409, api.NAMECONFLICT, "", ""},
+		{"MissingContentType", "POST", "/api/v2/groups", `{"name":"n"}`, nil, 415, api.UNSUPPORTEDMEDIATYPE, "", ""},
+		{"TextContentType", "POST", "/api/v2/groups", `{"name":"n"}`, []string{"Content-Type", "text/plain"}, 415, api.UNSUPPORTEDMEDIATYPE, "", ""},
+		{"MergePatchOnPost", "POST", "/api/v2/groups", `{"name":"n"}`, []string{"Content-Type", "application/merge-patch+json"}, 415, api.UNSUPPORTEDMEDIATYPE, "", ""},
+		{"TooLarge", "POST", "/api/v2/groups", big, json, 413, api.PAYLOADTOOLARGE, "", ""},
+		{"PatchNameNull", "PATCH", "/api/v2/groups/" + id, `{"name":null}`, []string{"Content-Type", "application/merge-patch+json"}, 400, api.VALIDATIONERROR, "/name", ""},
+		{"PatchBlankName", "PATCH", "/api/v2/groups/" + id, `{"name":"  "}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"PatchUnknownProperty", "PATCH", "/api/v2/groups/" + id, `{"uuid":"` + id + `"}`, json, 400, api.VALIDATIONERROR, "/uuid", ""},
+		{"PatchToTakenName", "PATCH", "/api/v2/groups/" + id, `{"name":"taken"}`, json, 409, api.NAMECONFLICT, "", ""},
+		{"PatchTextPlain", "PATCH", "/api/v2/groups/" + id, `{}`, []string{"Content-Type", "text/plain"}, 415, api.UNSUPPORTEDMEDIATYPE, "", ""},
+		{"PatchUnknownGroup", "PATCH", "/api/v2/groups/01939d2e-0000-7000-8000-000000000000", `{}`, json, 404, api.NOTFOUND, "", ""},
+		{"PutMissingUUID", "PUT", "/api/v2/groups", `{"name":"n"}`, json, 400, api.VALIDATIONERROR, "/uuid", ""},
+		{"PutBadUUID", "PUT", "/api/v2/groups", `{"uuid":"nope","name":"n"}`, json, 400, api.VALIDATIONERROR, "/uuid", ""},
+		{"PutMissingName", "PUT", "/api/v2/groups", `{"uuid":"` + id + `"}`, json, 400, api.VALIDATIONERROR, "/name", ""},
+		{"PutBadTimestamp", "PUT", "/api/v2/groups", `{"uuid":"` + id + `","name":"n","createdAt":"yesterday"}`, json, 400, api.VALIDATIONERROR, "/createdAt", ""},
+		{"BadUUIDInPath", "GET", "/api/v2/groups/not-a-uuid", ``, nil, 400, api.VALIDATIONERROR, "", "uuid"},
+		{"BadUUIDInPathDelete", "DELETE", "/v2/groups/1234", ``, nil, 400, api.VALIDATIONERROR, "", "uuid"},
+		{"UnknownGroup", "GET", "/api/v2/groups/01939d2e-0000-7000-8000-000000000000", ``, nil, 404, api.NOTFOUND, "", ""},
+		{"NegativePage", "GET", "/api/v2/groups?page=-1", ``, nil, 400, api.VALIDATIONERROR, "", "page"},
+		{"PageNotANumber", "GET", "/api/v2/groups?page=x", ``, nil, 400, api.VALIDATIONERROR, "", "page"},
+		{"PageTooLarge", "GET", "/api/v2/groups?page=99999999999", ``, nil, 400, api.VALIDATIONERROR, "", "page"},
+		{"SizeZero", "GET", "/api/v2/groups?size=0", ``, nil, 400, api.VALIDATIONERROR, "", "size"},
+		{"SizeTooLarge", "GET", "/api/v2/groups?size=1001", ``, nil, 400, api.VALIDATIONERROR, "", "size"},
+		{"SizeFloat", "GET", "/api/v2/groups?size=1.5", ``, nil, 400, api.VALIDATIONERROR, "", "size"},
+		{"SortUnknownProperty", "GET", "/api/v2/groups?sort=uuid", ``, nil, 400, api.VALIDATIONERROR, "", "sort"},
+		{"SortBadDirection", "GET", "/api/v2/groups?sort=name,up", ``, nil, 400, api.VALIDATIONERROR, "", "sort"},
+		{"SortTwice", "GET", "/api/v2/groups?sort=name&sort=name,desc", ``, nil, 400, api.VALIDATIONERROR, "", "sort"},
+		{"EmptyQ", "GET", "/api/v2/groups?q=", ``, nil, 400, api.VALIDATIONERROR, "", "q"},
+		{"BadCursor", "GET", "/api/v2/groups?cursor=garbage", ``, nil, 400, api.VALIDATIONERROR, "", "cursor"},
+		{"CursorWithPage", "GET", "/api/v2/groups?cursor=abc&page=2", ``, nil, 400, api.VALIDATIONERROR, "", "page"},
+		{"IdempotencyKeyTooLong", "POST", "/api/v2/groups", `{"name":"idem"}`, append([]string{"Idempotency-Key", strings.Repeat("k", 256)}, json...), 400, api.VALIDATIONERROR, "", "Idempotency-Key"},
+		{"SizeTwice", "GET", "/api/v2/groups?size=1&size=2", ``, nil, 400, api.VALIDATIONERROR, "", "size"},
+		{"PageTwice", "GET", "/api/v2/groups?page=0&page=0", ``, nil, 400, api.VALIDATIONERROR, "", "page"},
+		{"InvalidUTF8Body", "POST", "/api/v2/groups", "{\"name\":\"a\xff\xfeb\"}", json, 400, api.VALIDATIONERROR, "", ""},
+		{"LoneSurrogate", "POST", "/api/v2/groups", `{"name":"a\ud800b"}`, json, 400, api.VALIDATIONERROR, "", ""},
+		{"LoneLowSurrogate", "POST", "/api/v2/groups", `{"name":"n","description":"\udc00"}`, json, 400, api.VALIDATIONERROR, "", ""},
+		{"InvalidUTF8Patch", "PATCH", "/api/v2/groups/" + id, "{\"description\":\"\xc3\"}", json, 400, api.VALIDATIONERROR, "", ""},
+		{"UnknownRoute", "GET", "/api/v2/nothing", ``, nil, 404, api.NOTFOUND, "", ""},
+		{"UnknownRouteNoPrefix", "GET", "/nothing", ``, nil, 404, api.NOTFOUND, "", ""},
+		{"ExtraPathSegment", "GET", "/api/v2/groups/" + id + "/extra", ``, nil, 404, api.NOTFOUND, "", ""},
+		{"ExtraPathSegments", "DELETE", "/v2/groups/x/y/z", ``, nil, 404, api.NOTFOUND, "", ""},
+		{"WrongMethod", "DELETE", "/api/v2/groups", ``, nil, 405, api.METHODNOTALLOWED, "", ""},
+		{"WrongMethodItem", "POST", "/v2/groups/" + id, `{}`, json, 405, api.METHODNOTALLOWED, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestMalformedRequests(t *testing.T) {
 	}
 	t.Run("EveryFailedCheckIsReported", func(t *testing.T) {
 		resp, body := e.do("POST", "/api/v2/groups", `{"name":"","description":5,"x":1}`, append(e.auth("acme"), json...)...)
-		p := problem(t, resp, body, 400, gen.VALIDATIONERROR)
+		p := problem(t, resp, body, 400, api.VALIDATIONERROR)
 		if p.Errors == nil || len(*p.Errors) != 3 {
 			t.Fatalf("want 3 errors, got %s", body)
 		}
@@ -251,7 +251,7 @@ func TestBodyLimit(t *testing.T) {
 		t.Fatalf("1 MiB body: %d %s", resp.StatusCode, b)
 	}
 	resp, b := e.do("POST", "/api/v2/groups", exact+" ", h...)
-	problem(t, resp, b, 413, gen.PAYLOADTOOLARGE)
+	problem(t, resp, b, 413, api.PAYLOADTOOLARGE)
 
 	t.Run("ChunkedBodiesAreCounted", func(t *testing.T) {
 		for _, size := range []int{1 << 20, 1<<20 + 1} {
@@ -284,7 +284,7 @@ func TestSurrogatePairsAreAccepted(t *testing.T) {
 	e := newEnv(t, store.SQLite)
 	resp, body := e.do("POST", "/api/v2/groups", `{"name":"emoji \ud83d\ude00 \\ud800 literal"}`,
 		append(e.auth("acme"), "Content-Type", "application/json")...)
-	var g gen.Group
+	var g api.Group
 	_ = json.Unmarshal(body, &g)
 	if resp.StatusCode != 201 || g.Name != "emoji 😀 \\ud800 literal" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
@@ -356,7 +356,7 @@ func TestCreateRaceHasOneWinner(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				name := []string{"Budget", "BUDGET", " budget "}[i%3]
-				r, err := c.CreateGroupWithResponse(bg, nil, gen.GroupCreate{Name: name})
+				r, err := c.CreateGroupWithResponse(bg, nil, api.GroupCreate{Name: name})
 				if err != nil {
 					t.Error(err)
 					return
@@ -388,7 +388,7 @@ func TestPagingIsStable(t *testing.T) {
 				seen := map[string]int{}
 				// offset paging
 				for page := int32(0); ; page++ {
-					params := &gen.ListGroupsParams{Page: &page, Size: &size}
+					params := &api.ListGroupsParams{Page: &page, Size: &size}
 					if sort != nil {
 						params.Sort = &sort
 					}
@@ -414,7 +414,7 @@ func TestPagingIsStable(t *testing.T) {
 				// cursor paging
 				var cursor *string
 				for {
-					params := &gen.ListGroupsParams{Size: &size, Cursor: cursor}
+					params := &api.ListGroupsParams{Size: &size, Cursor: cursor}
 					if sort != nil {
 						params.Sort = &sort
 					}
@@ -449,7 +449,7 @@ func TestPagingIsStable(t *testing.T) {
 		// q is literal: % matches only a literal percent sign.
 		e.create("acme", "100% done")
 		q := "%"
-		r, _ = c.ListGroupsWithResponse(bg, &gen.ListGroupsParams{Q: &q})
+		r, _ = c.ListGroupsWithResponse(bg, &api.ListGroupsParams{Q: &q})
 		if r.JSON200.Page.TotalElements != 1 || r.JSON200.Content[0].Name != "100% done" {
 			t.Fatalf("q=%%: %s", r.Body)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
@@ -59,7 +59,7 @@ func TestUnauthenticatedRequestsGet401First(t *testing.T) {
 					headers = append(headers, "Content-Type", rq.ct)
 				}
 				resp, body := e.do(rq.method, rq.path, rq.body, headers...)
-				p := problem(t, resp, body, http.StatusUnauthorized, gen.UNAUTHORIZED)
+				p := problem(t, resp, body, http.StatusUnauthorized, api.UNAUTHORIZED)
 				if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 					t.Fatalf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
 				}
@@ -125,12 +125,12 @@ func TestOrganizationIsolation(t *testing.T) {
 						h = append(h, "If-Match", ifMatch)
 					}
 					resp, body := e.do(op.method, op.path, op.body, h...)
-					foreign := problem(t, resp, body, 404, gen.NOTFOUND)
+					foreign := problem(t, resp, body, 404, api.NOTFOUND)
 					m := ops(missing)[i]
 					resp, body = e.do(m.method, m.path, m.body, h...)
-					absent := problem(t, resp, body, 404, gen.NOTFOUND)
+					absent := problem(t, resp, body, 404, api.NOTFOUND)
 					// Same shape and wording, modulo the uuid and request id.
-					norm := func(p gen.Problem) string {
+					norm := func(p api.Problem) string {
 						return strings.ReplaceAll(strings.ReplaceAll(p.Detail+"|"+p.Title+"|"+p.Type+"|"+string(p.Code),
 							a.Uuid.String(), "ID"), missing, "ID")
 					}

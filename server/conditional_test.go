@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
@@ -37,11 +37,11 @@ func TestETags(t *testing.T) {
 		t.Run("StaleIfMatchIs412AndChangesNothing", func(t *testing.T) {
 			for _, im := range []string{`"2"`, `"x"`, "W/" + tag, `"2", "3"`} {
 				resp, body := e.do("PATCH", path, `{"name":"Changed"}`, h("If-Match", im)...)
-				problem(t, resp, body, 412, gen.PRECONDITIONFAILED)
+				problem(t, resp, body, 412, api.PRECONDITIONFAILED)
 				resp, body = e.do("PUT", "/api/v2/groups", `{"uuid":"`+id+`","name":"Changed"}`, append(e.auth("acme"), "Content-Type", "application/json", "If-Match", im)...)
-				problem(t, resp, body, 412, gen.PRECONDITIONFAILED)
+				problem(t, resp, body, 412, api.PRECONDITIONFAILED)
 				resp, body = e.do("DELETE", path, "", append(e.auth("acme"), "If-Match", im)...)
-				problem(t, resp, body, 412, gen.PRECONDITIONFAILED)
+				problem(t, resp, body, 412, api.PRECONDITIONFAILED)
 			}
 			got, _ := e.db.GetGroup(bg, "acme", id)
 			if got.Name != "Finance" || got.Version != 1 {
@@ -71,9 +71,9 @@ func TestETags(t *testing.T) {
 			other := "/api/v2/groups/01939d2e-0000-7000-8000-000000000000"
 			for _, im := range []string{`"1"`, "*"} {
 				resp, body := e.do("PATCH", other, `{}`, h("If-Match", im)...)
-				problem(t, resp, body, 404, gen.NOTFOUND)
+				problem(t, resp, body, 404, api.NOTFOUND)
 				resp, body = e.do("DELETE", other, "", append(e.auth("acme"), "If-Match", im)...)
-				problem(t, resp, body, 404, gen.NOTFOUND)
+				problem(t, resp, body, 404, api.NOTFOUND)
 			}
 		})
 		t.Run("DeleteWithIfMatch", func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestRequireIfMatch(t *testing.T) {
 		{"DELETE", "/api/v2/groups/" + id, ""},
 	} {
 		resp, body := e.do(rq.method, rq.path, rq.body, append(e.auth("acme"), json...)...)
-		problem(t, resp, body, 428, gen.PRECONDITIONREQUIRED)
+		problem(t, resp, body, 428, api.PRECONDITIONREQUIRED)
 	}
 	if got, _ := e.db.GetGroup(bg, "acme", id); got.Version != 1 {
 		t.Fatalf("428 changed the row: %+v", got)
@@ -209,9 +209,9 @@ func TestIdempotentCreate(t *testing.T) {
 						t.Fatalf("201 bodies differ:\n%s\n%s", first, r.body)
 					}
 				case 409:
-					var p gen.Problem
+					var p api.Problem
 					_ = jsonUnmarshal(r.body, &p)
-					if p.Code != gen.IDEMPOTENCYINFLIGHT {
+					if p.Code != api.IDEMPOTENCYINFLIGHT {
 						t.Fatalf("409 with code %s: %s", p.Code, r.body)
 					}
 				default:
@@ -243,7 +243,7 @@ func TestIdempotentCreate(t *testing.T) {
 		})
 		t.Run("DifferentBodyIs422", func(t *testing.T) {
 			resp, body := post(e, "acme", "key-2", `{"name":"Travel","description":"other"}`)
-			problem(t, resp, body, 422, gen.IDEMPOTENCYKEYREUSED)
+			problem(t, resp, body, 422, api.IDEMPOTENCYKEYREUSED)
 		})
 		t.Run("KeysArePerOrganization", func(t *testing.T) {
 			ra, ba := post(e, "acme", "shared-key", `{"name":"Ops"}`)
@@ -255,7 +255,7 @@ func TestIdempotentCreate(t *testing.T) {
 		t.Run("ConflictOutcomeIsStoredToo", func(t *testing.T) {
 			r1, b1 := post(e, "acme", "key-3", `{"name":"ops"}`)
 			r2, b2 := post(e, "acme", "key-3", `{"name":"ops"}`)
-			problem(t, r1, b1, 409, gen.NAMECONFLICT)
+			problem(t, r1, b1, 409, api.NAMECONFLICT)
 			if r2.StatusCode != 409 || !bytes.Equal(b1, b2) || r2.Header.Get("Idempotent-Replayed") != "true" {
 				t.Fatalf("replayed conflict: %d %s", r2.StatusCode, b2)
 			}

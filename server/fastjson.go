@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/groupsd/groupsd/server/apitime"
+	"github.com/groupsd/groupsd/apitime"
 	"github.com/groupsd/groupsd/store"
 )
 

@@ -11,6 +11,7 @@ import (
 	"github.com/oapi-codegen/nullable"
 
 	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -67,7 +68,7 @@ func TestFastJSONMatchesEncodingJSON(t *testing.T) {
 	for _, next := range []string{"", "eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0"} {
 		for _, n := range []int{0, 1, 20} {
 			r := pageResponse{groups: groups[:n], size: 20, number: 3, total: 12345678901, totalPages: 617284, next: next}
-			want := gen.ListGroups200JSONResponse{Content: make([]gen.Group, n), Page: gen.PageMetadata{
+			want := gen.ListGroups200JSONResponse{Content: make([]api.Group, n), Page: api.PageMetadata{
 				Size: r.size, Number: r.number, TotalElements: r.total, TotalPages: r.totalPages, Next: nullable.NewNullNullable[string](),
 			}}
 			for i, g := range groups[:n] {

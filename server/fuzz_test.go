@@ -54,6 +54,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the invariant checks read the database directly
 
 	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
@@ -320,11 +321,11 @@ var (
 var fuzzUndocumented = map[string]bool{}
 
 // fuzzCodeStatus is the status each problem code belongs to.
-var fuzzCodeStatus = map[gen.ProblemCode]int{
-	gen.VALIDATIONERROR: 400, gen.UNAUTHORIZED: 401, gen.NOTFOUND: 404, gen.METHODNOTALLOWED: 405,
-	gen.NOTACCEPTABLE: 406, gen.NAMECONFLICT: 409, gen.IDEMPOTENCYINFLIGHT: 409, gen.PRECONDITIONFAILED: 412,
-	gen.PAYLOADTOOLARGE: 413, gen.UNSUPPORTEDMEDIATYPE: 415, gen.IDEMPOTENCYKEYREUSED: 422,
-	gen.PRECONDITIONREQUIRED: 428, gen.INTERNAL: 500, gen.SERVICEUNAVAILABLE: 503,
+var fuzzCodeStatus = map[api.ProblemCode]int{
+	api.VALIDATIONERROR: 400, api.UNAUTHORIZED: 401, api.NOTFOUND: 404, api.METHODNOTALLOWED: 405,
+	api.NOTACCEPTABLE: 406, api.NAMECONFLICT: 409, api.IDEMPOTENCYINFLIGHT: 409, api.PRECONDITIONFAILED: 412,
+	api.PAYLOADTOOLARGE: 413, api.UNSUPPORTEDMEDIATYPE: 415, api.IDEMPOTENCYKEYREUSED: 422,
+	api.PRECONDITIONREQUIRED: 428, api.INTERNAL: 500, api.SERVICEUNAVAILABLE: 503,
 }
 
 func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *routers.Route) {
@@ -439,7 +440,7 @@ func (env *fuzzEnv) checkProblem(t testing.TB, res *fuzzResponse, fail func(stri
 			fail("problem has no %q", k)
 		}
 	}
-	var p gen.Problem
+	var p api.Problem
 	if err := json.Unmarshal(res.body, &p); err != nil {
 		fail("problem body does not parse as Problem: %v", err)
 	}
@@ -974,9 +975,9 @@ func (env *fuzzEnv) createGroup(t testing.TB, st *fuzzCreateState, in fuzzCreate
 	switch {
 	case invalid:
 		fuzzStatusIn(t, env, res, 400)
-		var p gen.Problem
+		var p api.Problem
 		_ = json.Unmarshal(res.body, &p)
-		if in.Flags&2 != 0 && !slices.ContainsFunc(fuzzProblemErrors(p), func(fe gen.ProblemFieldError) bool {
+		if in.Flags&2 != 0 && !slices.ContainsFunc(fuzzProblemErrors(p), func(fe api.ProblemFieldError) bool {
 			return fe.Pointer != nil && *fe.Pointer == "/color"
 		}) {
 			t.Fatalf("the problem does not name the unknown property /color\n%s", res)
@@ -1413,7 +1414,7 @@ func (env *fuzzEnv) listGroups(t testing.TB, model []fuzzRow, in fuzzListInput) 
 	switch {
 	case len(bad) > 0:
 		fuzzStatusIn(t, env, res, 400)
-		var p gen.Problem
+		var p api.Problem
 		_ = json.Unmarshal(res.body, &p)
 		named := false
 		for _, fe := range fuzzProblemErrors(p) {
@@ -1576,7 +1577,7 @@ func fuzzMergeCursor(real, patch string, sorts []string) (string, fuzzRow, bool)
 // fuzzMillis is the wire form of a stored timestamp.
 func fuzzMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func fuzzProblemErrors(p gen.Problem) []gen.ProblemFieldError {
+func fuzzProblemErrors(p api.Problem) []api.ProblemFieldError {
 	if p.Errors == nil {
 		return nil
 	}

@@ -13,16 +13,17 @@ import (
 	"github.com/oapi-codegen/nullable"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
+	"github.com/groupsd/groupsd/apitime"
 	"github.com/groupsd/groupsd/gen"
-	"github.com/groupsd/groupsd/server/apitime"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 )
 
 // location is the canonical path of a group, whichever prefix was used.
 func location(id string) string { return "/api/v2/groups/" + id }
 
-func toAPI(g store.Group) gen.Group {
-	out := gen.Group{
+func toAPI(g store.Group) api.Group {
+	out := api.Group{
 		Uuid:      mustUUID(g.UUID),
 		Name:      g.Name,
 		CreatedAt: apitime.FromUnixMilli(g.CreatedAt),
@@ -46,7 +47,7 @@ func fromNullable(n nullable.Nullable[string]) *string {
 
 func (s *Server) preconditionRequired(h *string) error {
 	if s.cfg.RequireIfMatch && (h == nil || strings.TrimSpace(*h) == "") {
-		return newError(http.StatusPreconditionRequired, gen.PRECONDITIONREQUIRED,
+		return newError(http.StatusPreconditionRequired, api.PRECONDITIONREQUIRED,
 			"this server requires If-Match on writes: GET the group and send its ETag")
 	}
 	return nil
@@ -57,7 +58,7 @@ func (s *Server) preconditionRequired(h *string) error {
 func checkName(name string) error {
 	if _, err := store.CleanName(name); err != nil {
 		return validationError("the request is invalid: /name: must not be blank",
-			gen.ProblemFieldError{Pointer: ptr("/name"), Detail: "must not be blank"})
+			api.ProblemFieldError{Pointer: ptr("/name"), Detail: "must not be blank"})
 	}
 	return nil
 }
@@ -78,7 +79,7 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 	if p.Cursor != nil {
 		if lq.Page != 0 {
 			return nil, validationError("cursor and a non-zero page cannot be combined",
-				gen.ProblemFieldError{Parameter: ptr("page"), Detail: "must be absent or 0 when cursor is given"})
+				api.ProblemFieldError{Parameter: ptr("page"), Detail: "must be absent or 0 when cursor is given"})
 		}
 		lq.Cursor = *p.Cursor
 	}
@@ -89,7 +90,7 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 			f := store.SortField(field)
 			if seen[f] {
 				return nil, validationError("each sort property may appear once",
-					gen.ProblemFieldError{Parameter: ptr("sort"), Detail: fmt.Sprintf("%s appears more than once", field)})
+					api.ProblemFieldError{Parameter: ptr("sort"), Detail: fmt.Sprintf("%s appears more than once", field)})
 			}
 			seen[f] = true
 			lq.Sort = append(lq.Sort, store.Sort{Field: f, Desc: dir == "desc"})
@@ -97,7 +98,7 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 	}
 	page, err := s.store.ListGroups(ctx, Org(ctx), lq)
 	if errors.Is(err, store.ErrInvalid) {
-		return nil, validationError(storeDetail(err), gen.ProblemFieldError{Parameter: ptr("cursor"), Detail: storeDetail(err)})
+		return nil, validationError(storeDetail(err), api.ProblemFieldError{Parameter: ptr("cursor"), Detail: storeDetail(err)})
 	}
 	if err != nil {
 		return nil, err
@@ -156,7 +157,7 @@ func (s *Server) createIdempotent(ctx context.Context, key string, in store.NewG
 		}
 		if errors.Is(err, store.ErrNameTaken) {
 			ae := toProblem(err)
-			p := gen.Problem{Type: problemType(ae.code), Title: http.StatusText(ae.status), Status: int32(ae.status),
+			p := api.Problem{Type: problemType(ae.code), Title: http.StatusText(ae.status), Status: int32(ae.status),
 				Detail: ae.detail, Instance: instance, Code: ae.code, RequestId: RequestID(ctx)}
 			body, _ := json.Marshal(p)
 			return store.Outcome{Status: ae.status, Body: append(body, '\n')}, true
@@ -220,7 +221,7 @@ func (s *Server) UpdateGroup(ctx context.Context, req gen.UpdateGroupRequestObje
 		body = req.JSONBody
 	}
 	if body == nil {
-		return nil, newError(http.StatusUnsupportedMediaType, gen.UNSUPPORTEDMEDIATYPE,
+		return nil, newError(http.StatusUnsupportedMediaType, api.UNSUPPORTEDMEDIATYPE,
 			"unsupported Content-Type; send application/merge-patch+json or application/json")
 	}
 	if body.Name != nil {

@@ -11,7 +11,7 @@ import (
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
@@ -73,9 +73,9 @@ func startEnv(t *testing.T, url string, keys map[string]string, mod ...func(*ser
 
 // client returns the generated client authenticated as org, on prefix
 // ("/api" or "").
-func (e *env) client(org, prefix string) *gen.ClientWithResponses {
+func (e *env) client(org, prefix string) *api.ClientWithResponses {
 	e.t.Helper()
-	c, err := gen.NewClientWithResponses(e.srv.URL+prefix, gen.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+	c, err := api.NewClientWithResponses(e.srv.URL+prefix, api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		r.Header.Set("Authorization", "Bearer "+e.keys[org])
 		return nil
 	}))
@@ -85,7 +85,7 @@ func (e *env) client(org, prefix string) *gen.ClientWithResponses {
 	return c
 }
 
-func (e *env) api(org string) *gen.ClientWithResponses { return e.client(org, "/api") }
+func (e *env) api(org string) *api.ClientWithResponses { return e.client(org, "/api") }
 
 // do sends a raw request; headers alternate name, value.
 func (e *env) do(method, path, body string, headers ...string) (*http.Response, []byte) {
@@ -113,9 +113,9 @@ func (e *env) do(method, path, body string, headers ...string) (*http.Response, 
 func (e *env) auth(org string) []string { return []string{"Authorization", "Bearer " + e.keys[org]} }
 
 // create makes a group through the API and returns it with its ETag.
-func (e *env) create(org, name string) (gen.Group, string) {
+func (e *env) create(org, name string) (api.Group, string) {
 	e.t.Helper()
-	resp, err := e.api(org).CreateGroupWithResponse(bg, nil, gen.GroupCreate{Name: name})
+	resp, err := e.api(org).CreateGroupWithResponse(bg, nil, api.GroupCreate{Name: name})
 	if err != nil || resp.JSON201 == nil {
 		e.t.Fatalf("create %q: %v %d %s", name, err, resp.StatusCode(), resp.Body)
 	}
@@ -124,7 +124,7 @@ func (e *env) create(org, name string) (gen.Group, string) {
 
 // problem asserts resp is an RFC 9457 problem with status and code and
 // returns it.
-func problem(t *testing.T, resp *http.Response, body []byte, status int, code gen.ProblemCode) gen.Problem {
+func problem(t *testing.T, resp *http.Response, body []byte, status int, code api.ProblemCode) api.Problem {
 	t.Helper()
 	if resp.StatusCode != status {
 		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, body)
@@ -132,7 +132,7 @@ func problem(t *testing.T, resp *http.Response, body []byte, status int, code ge
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
 	}
-	var p gen.Problem
+	var p api.Problem
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	if err := dec.Decode(&p); err != nil {
 		t.Fatalf("problem body %s: %v", body, err)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).
@@ -191,7 +191,7 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		// silently turn bad bytes into U+FFFD and store what nobody sent.
 		if strings.Contains(strings.ToLower(r.Header.Get("Content-Type")), "json") && (!utf8.Valid(b) || hasLoneSurrogate(b)) {
 			return validationError("the request body is not valid UTF-8",
-				gen.ProblemFieldError{Pointer: ptr(""), Detail: "not valid UTF-8"})
+				api.ProblemFieldError{Pointer: ptr(""), Detail: "not valid UTF-8"})
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		r.ContentLength = int64(len(b))

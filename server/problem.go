@@ -11,7 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -20,9 +20,9 @@ import (
 // handler writes it as RFC 9457 problem details.
 type apiError struct {
 	status  int
-	code    gen.ProblemCode
+	code    api.ProblemCode
 	detail  string
-	errors  []gen.ProblemFieldError
+	errors  []api.ProblemFieldError
 	headers map[string]string
 	cause   error
 }
@@ -36,12 +36,12 @@ func (e *apiError) Error() string {
 
 func (e *apiError) Unwrap() error { return e.cause }
 
-func newError(status int, code gen.ProblemCode, format string, args ...any) *apiError {
+func newError(status int, code api.ProblemCode, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, detail: fmt.Sprintf(format, args...)}
 }
 
-func validationError(detail string, fields ...gen.ProblemFieldError) *apiError {
-	return &apiError{status: http.StatusBadRequest, code: gen.VALIDATIONERROR, detail: detail, errors: fields}
+func validationError(detail string, fields ...api.ProblemFieldError) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: api.VALIDATIONERROR, detail: detail, errors: fields}
 }
 
 // unavailableError is the 503 every database outage maps to.
@@ -50,7 +50,7 @@ func unavailableError(cause error) *apiError {
 	if errors.Is(cause, store.ErrNotWritable) {
 		detail = "the database cannot be written at the moment (read-only or out of space); reads still work; retry later"
 	}
-	return &apiError{status: http.StatusServiceUnavailable, code: gen.SERVICEUNAVAILABLE,
+	return &apiError{status: http.StatusServiceUnavailable, code: api.SERVICEUNAVAILABLE,
 		detail: detail, headers: map[string]string{"Retry-After": "1"}, cause: cause}
 }
 
@@ -63,26 +63,26 @@ func toProblem(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, store.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: gen.NOTFOUND, detail: storeDetail(err), cause: err}
+		return &apiError{status: http.StatusNotFound, code: api.NOTFOUND, detail: storeDetail(err), cause: err}
 	case errors.Is(err, store.ErrNameTaken):
-		return &apiError{status: http.StatusConflict, code: gen.NAMECONFLICT, detail: storeDetail(err), cause: err}
+		return &apiError{status: http.StatusConflict, code: api.NAMECONFLICT, detail: storeDetail(err), cause: err}
 	case errors.Is(err, store.ErrPreconditionFailed):
-		return &apiError{status: http.StatusPreconditionFailed, code: gen.PRECONDITIONFAILED,
+		return &apiError{status: http.StatusPreconditionFailed, code: api.PRECONDITIONFAILED,
 			detail: "If-Match does not match the group's current ETag; nothing was changed", cause: err}
 	case errors.Is(err, store.ErrIdempotencyInFlight):
-		return &apiError{status: http.StatusConflict, code: gen.IDEMPOTENCYINFLIGHT,
+		return &apiError{status: http.StatusConflict, code: api.IDEMPOTENCYINFLIGHT,
 			detail: "a request with this Idempotency-Key is still being processed; retry later", cause: err}
 	case errors.Is(err, store.ErrIdempotencyMismatch):
-		return &apiError{status: http.StatusUnprocessableEntity, code: gen.IDEMPOTENCYKEYREUSED,
+		return &apiError{status: http.StatusUnprocessableEntity, code: api.IDEMPOTENCYKEYREUSED,
 			detail: "this Idempotency-Key was already used with a different request body", cause: err}
 	case errors.Is(err, store.ErrInvalid):
-		return &apiError{status: http.StatusBadRequest, code: gen.VALIDATIONERROR, detail: storeDetail(err), cause: err}
+		return &apiError{status: http.StatusBadRequest, code: api.VALIDATIONERROR, detail: storeDetail(err), cause: err}
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return unavailableError(err)
 	case errors.As(err, &he):
 		return fromEchoError(he)
 	default:
-		return &apiError{status: http.StatusInternalServerError, code: gen.INTERNAL,
+		return &apiError{status: http.StatusInternalServerError, code: api.INTERNAL,
 			detail: "an unexpected error occurred; quote the requestId when reporting it", cause: err}
 	}
 }
@@ -107,38 +107,38 @@ func fromEchoError(he *echo.HTTPError) *apiError {
 	msg := fmt.Sprint(he.Message)
 	switch he.Code {
 	case http.StatusNotFound:
-		return newError(http.StatusNotFound, gen.NOTFOUND, "no resource at this path")
+		return newError(http.StatusNotFound, api.NOTFOUND, "no resource at this path")
 	case http.StatusMethodNotAllowed:
-		return newError(http.StatusMethodNotAllowed, gen.METHODNOTALLOWED, "this method is not allowed on this resource")
+		return newError(http.StatusMethodNotAllowed, api.METHODNOTALLOWED, "this method is not allowed on this resource")
 	case http.StatusRequestEntityTooLarge:
-		return newError(http.StatusRequestEntityTooLarge, gen.PAYLOADTOOLARGE, "the request body exceeds %d bytes", MaxBodyBytes)
+		return newError(http.StatusRequestEntityTooLarge, api.PAYLOADTOOLARGE, "the request body exceeds %d bytes", MaxBodyBytes)
 	case http.StatusUnsupportedMediaType:
-		return newError(http.StatusUnsupportedMediaType, gen.UNSUPPORTEDMEDIATYPE, "unsupported Content-Type")
+		return newError(http.StatusUnsupportedMediaType, api.UNSUPPORTEDMEDIATYPE, "unsupported Content-Type")
 	case http.StatusBadRequest:
 		return validationError(msg)
 	case http.StatusUnauthorized:
 		return unauthorized()
 	}
 	if he.Code >= 500 {
-		return &apiError{status: http.StatusInternalServerError, code: gen.INTERNAL,
+		return &apiError{status: http.StatusInternalServerError, code: api.INTERNAL,
 			detail: "an unexpected error occurred; quote the requestId when reporting it", cause: he}
 	}
-	return &apiError{status: he.Code, code: gen.VALIDATIONERROR, detail: msg}
+	return &apiError{status: he.Code, code: api.VALIDATIONERROR, detail: msg}
 }
 
 func unauthorized() *apiError {
-	return &apiError{status: http.StatusUnauthorized, code: gen.UNAUTHORIZED,
+	return &apiError{status: http.StatusUnauthorized, code: api.UNAUTHORIZED,
 		detail:  "a valid API key is required: send Authorization: Bearer <key>",
 		headers: map[string]string{"WWW-Authenticate": `Bearer realm="groupsd"`}}
 }
 
-func problemType(code gen.ProblemCode) string {
+func problemType(code api.ProblemCode) string {
 	return "urn:groupsd:problem:" + strings.ReplaceAll(strings.ToLower(string(code)), "_", "-")
 }
 
 // problemFor builds the problem body for ae in the context of request r.
-func problemFor(ae *apiError, r *http.Request) gen.Problem {
-	p := gen.Problem{
+func problemFor(ae *apiError, r *http.Request) api.Problem {
+	p := api.Problem{
 		Type:      problemType(ae.code),
 		Title:     http.StatusText(ae.status),
 		Status:    int32(ae.status),

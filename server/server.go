@@ -18,6 +18,7 @@ import (
 
 	"github.com/groupsd/groupsd"
 	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -113,7 +114,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) ready(c echo.Context) error {
 	if s.draining.Load() {
-		return newError(http.StatusServiceUnavailable, gen.SERVICEUNAVAILABLE, "the server is shutting down")
+		return newError(http.StatusServiceUnavailable, api.SERVICEUNAVAILABLE, "the server is shutting down")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()

@@ -15,7 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 func init() {
@@ -105,7 +105,7 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			if len(query[p.Name]) > 1 {
 				name := p.Name
 				return validationError(fmt.Sprintf("the request is invalid: parameter %s: must appear at most once", name),
-					gen.ProblemFieldError{Parameter: &name, Detail: "must appear at most once"})
+					api.ProblemFieldError{Parameter: &name, Detail: "must appear at most once"})
 			}
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
@@ -119,8 +119,8 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 // requestProblem turns kin-openapi's errors into one problem listing every
 // failed check.
 func requestProblem(err error) *apiError {
-	var fields []gen.ProblemFieldError
-	status, code, detail := http.StatusBadRequest, gen.VALIDATIONERROR, "the request is invalid"
+	var fields []api.ProblemFieldError
+	status, code, detail := http.StatusBadRequest, api.VALIDATIONERROR, "the request is invalid"
 	var walk func(error)
 	walk = func(err error) {
 		switch e := err.(type) {
@@ -134,21 +134,21 @@ func requestProblem(err error) *apiError {
 			case re.Parameter != nil:
 				name := re.Parameter.Name
 				for _, d := range leafDetails(re.Err, re.Reason) {
-					fields = append(fields, gen.ProblemFieldError{Parameter: &name, Detail: paramDetail(name, d)})
+					fields = append(fields, api.ProblemFieldError{Parameter: &name, Detail: paramDetail(name, d)})
 				}
 			case strings.HasPrefix(re.Reason, "header Content-Type has unexpected value"):
-				status, code = http.StatusUnsupportedMediaType, gen.UNSUPPORTEDMEDIATYPE
+				status, code = http.StatusUnsupportedMediaType, api.UNSUPPORTEDMEDIATYPE
 				detail = "unsupported Content-Type; send " + contentTypes(re.RequestBody)
 			case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
 				detail = "a request body is required"
-				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: "a request body is required"})
+				fields = append(fields, api.ProblemFieldError{Pointer: ptr(""), Detail: "a request body is required"})
 			case re.Reason == "failed to decode request body":
 				detail = "the request body is not valid JSON"
-				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: "not valid JSON"})
+				fields = append(fields, api.ProblemFieldError{Pointer: ptr(""), Detail: "not valid JSON"})
 			case re.Err != nil:
 				walkSchema(re.Err, &fields)
 			default:
-				fields = append(fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: re.Reason})
+				fields = append(fields, api.ProblemFieldError{Pointer: ptr(""), Detail: re.Reason})
 			}
 		default:
 			walkSchema(err, &fields)
@@ -164,7 +164,7 @@ func requestProblem(err error) *apiError {
 	return &apiError{status: status, code: code, detail: detail, errors: fields, cause: err}
 }
 
-func describe(f gen.ProblemFieldError) string {
+func describe(f api.ProblemFieldError) string {
 	switch {
 	case f.Parameter != nil:
 		return fmt.Sprintf("parameter %s: %s", *f.Parameter, f.Detail)
@@ -176,7 +176,7 @@ func describe(f gen.ProblemFieldError) string {
 
 var unsupportedProperty = regexp.MustCompile(`^property "(.*)" is unsupported$`)
 
-func walkSchema(err error, fields *[]gen.ProblemFieldError) {
+func walkSchema(err error, fields *[]api.ProblemFieldError) {
 	var me openapi3.MultiError
 	if errors.As(err, &me) {
 		for _, e := range me {
@@ -186,7 +186,7 @@ func walkSchema(err error, fields *[]gen.ProblemFieldError) {
 	}
 	var se *openapi3.SchemaError
 	if !errors.As(err, &se) {
-		*fields = append(*fields, gen.ProblemFieldError{Pointer: ptr(""), Detail: err.Error()})
+		*fields = append(*fields, api.ProblemFieldError{Pointer: ptr(""), Detail: err.Error()})
 		return
 	}
 	path := se.JSONPointer()
@@ -204,7 +204,7 @@ func walkSchema(err error, fields *[]gen.ProblemFieldError) {
 	if se.SchemaField == "pattern" && len(path) > 0 && path[len(path)-1] == "description" {
 		reason = "must not contain the NUL character"
 	}
-	*fields = append(*fields, gen.ProblemFieldError{Pointer: ptr(pointer(path)), Detail: reason})
+	*fields = append(*fields, api.ProblemFieldError{Pointer: ptr(pointer(path)), Detail: reason})
 }
 
 // leafDetails flattens a parameter error into readable sentences.

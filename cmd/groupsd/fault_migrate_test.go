@@ -20,7 +20,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // raw SQL on the test schema
 	"github.com/pressly/goose/v3/lock"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -131,22 +131,22 @@ func checkServes(t testing.TB, url, key string, seeded []oldGroup) {
 		t.Errorf("list holds %d groups, want the %d seeded", len(all), len(seeded))
 	}
 	q := "ältESTE gruppe 0" // search must find rows written before its index existed
-	if r, err := c.ListGroupsWithResponse(ctx, &gen.ListGroupsParams{Q: &q}); err != nil || r.JSON200 == nil ||
+	if r, err := c.ListGroupsWithResponse(ctx, &api.ListGroupsParams{Q: &q}); err != nil || r.JSON200 == nil ||
 		r.JSON200.Page.TotalElements != int64(min(len(seeded), 10)) || len(r.JSON200.Content) != min(len(seeded), 10) {
 		t.Errorf("q=%q: %v %v, want %d matches", q, err, r, min(len(seeded), 10))
 	}
 	if len(seeded) > 0 {
-		r, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: strings.ToUpper(seeded[0].name)})
+		r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: strings.ToUpper(seeded[0].name)})
 		if err != nil || r.StatusCode() != http.StatusConflict {
 			t.Errorf("create a case variant of a seeded name: %v %v, want 409", err, r)
 		}
 	}
-	r, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: "after the migration"})
+	r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "after the migration"})
 	if err != nil || r.StatusCode() != http.StatusCreated {
 		t.Fatalf("create after migrating: %v %v", err, r)
 	}
 	q = "AFTER the"
-	if l, err := c.ListGroupsWithResponse(ctx, &gen.ListGroupsParams{Q: &q}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != 1 {
+	if l, err := c.ListGroupsWithResponse(ctx, &api.ListGroupsParams{Q: &q}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != 1 {
 		t.Errorf("q=%q after a create: %v %v, want 1 match", q, err, l)
 	}
 }
@@ -285,14 +285,14 @@ func TestFaultMigrations(t *testing.T) {
 		key := newKey(t, database, faultOrg)
 		for i, p := range procs {
 			c := newAPIClient(t, p.URL, key, nil)
-			r, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: fmt.Sprintf("from replica %d", i)})
+			r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: fmt.Sprintf("from replica %d", i)})
 			if err != nil || r.StatusCode() != http.StatusCreated {
 				t.Errorf("replica %d: create: %v %v", i, err, r)
 			}
 		}
 		checkSearch := "FROM REPLICA"
 		c := newAPIClient(t, procs[0].URL, key, nil)
-		if l, err := c.ListGroupsWithResponse(ctx, &gen.ListGroupsParams{Q: &checkSearch}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != replicas {
+		if l, err := c.ListGroupsWithResponse(ctx, &api.ListGroupsParams{Q: &checkSearch}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != replicas {
 			t.Errorf("q=%q: %v %v, want %d", checkSearch, err, l, replicas)
 		}
 	})

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store/storetest"
 )
 
@@ -254,7 +254,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 		}
 		// A direct write, to see the exact answer.
 		start := time.Now()
-		resp, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: "during outage " + name})
+		resp, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "during outage " + name})
 		if err != nil {
 			t.Fatalf("%s: create during outage: %v", name, err)
 		}
@@ -278,7 +278,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 		for {
 			code, _, _, _ := probe("/readyz")
 			if code == http.StatusOK {
-				r, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: "after outage " + name})
+				r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "after outage " + name})
 				if err == nil && r.StatusCode() == http.StatusCreated {
 					recovered = time.Since(restored)
 					s, _ := snapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/oapi-codegen/nullable"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store/storetest"
 )
 
@@ -68,7 +68,7 @@ func TestFaultReplicas(t *testing.T) {
 		rr.hosts = append(rr.hosts, p.Addr)
 	}
 	c := newAPIClient(t, "http://replicas", key, rr)
-	at := func(i int) *gen.ClientWithResponses { return newAPIClient(t, procs[i%replicas].URL, key, nil) }
+	at := func(i int) *api.ClientWithResponses { return newAPIClient(t, procs[i%replicas].URL, key, nil) }
 	ctx := context.Background()
 
 	t.Run("SameNameCreatesYieldOneWinner", func(t *testing.T) {
@@ -79,13 +79,13 @@ func TestFaultReplicas(t *testing.T) {
 			var others sync.Map
 			together(racers, func(i int) {
 				name := fmt.Sprintf(variants[i%len(variants)], n)
-				resp, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: name})
+				resp, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: name})
 				switch {
 				case err != nil:
 					others.Store(i, err.Error())
 				case resp.StatusCode() == http.StatusCreated:
 					created.Add(1)
-				case resp.StatusCode() == http.StatusConflict && problemCode(resp.Body) == gen.NAMECONFLICT:
+				case resp.StatusCode() == http.StatusConflict && problemCode(resp.Body) == api.NAMECONFLICT:
 					conflicts.Add(1)
 				default:
 					others.Store(i, fmt.Sprintf("%d %s", resp.StatusCode(), resp.Body))
@@ -99,7 +99,7 @@ func TestFaultReplicas(t *testing.T) {
 	})
 
 	t.Run("IfMatchRacesYieldOneWinner", func(t *testing.T) {
-		resp, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: "contended"})
+		resp, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "contended"})
 		if err != nil || resp.JSON201 == nil {
 			t.Fatalf("create: %v %v", err, resp)
 		}
@@ -108,8 +108,8 @@ func TestFaultReplicas(t *testing.T) {
 		var winners []int
 		var mu sync.Mutex
 		together(racers, func(i int) {
-			body := gen.GroupPatch{Description: nullable.NewNullableWithValue(fmt.Sprintf("racer %d", i))}
-			r, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, id, &gen.UpdateGroupParams{IfMatch: &tag}, body)
+			body := api.GroupPatch{Description: nullable.NewNullableWithValue(fmt.Sprintf("racer %d", i))}
+			r, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, id, &api.UpdateGroupParams{IfMatch: &tag}, body)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -139,7 +139,7 @@ func TestFaultReplicas(t *testing.T) {
 		tag = `"2"`
 		var deleted atomic.Int64
 		together(racers, func(i int) {
-			r, err := c.DeleteGroupWithResponse(ctx, id, &gen.DeleteGroupParams{IfMatch: &tag})
+			r, err := c.DeleteGroupWithResponse(ctx, id, &api.DeleteGroupParams{IfMatch: &tag})
 			switch {
 			case err != nil:
 				t.Errorf("racer %d: %v", i, err)
@@ -156,13 +156,13 @@ func TestFaultReplicas(t *testing.T) {
 
 	t.Run("IdempotentCreateReplaysOnAnotherReplica", func(t *testing.T) {
 		k := "replica-retry-1"
-		body := gen.CreateGroupJSONRequestBody{Name: "Idempotent", Description: nullable.NewNullableWithValue("first try")}
-		first, err := at(0).CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &k}, body)
+		body := api.CreateGroupJSONRequestBody{Name: "Idempotent", Description: nullable.NewNullableWithValue("first try")}
+		first, err := at(0).CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &k}, body)
 		if err != nil || first.StatusCode() != http.StatusCreated {
 			t.Fatalf("first create: %v %v", err, first)
 		}
 		for i := 1; i < replicas; i++ {
-			again, err := at(i).CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &k}, body)
+			again, err := at(i).CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &k}, body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,18 +179,18 @@ func TestFaultReplicas(t *testing.T) {
 				}
 			}
 		}
-		other := gen.CreateGroupJSONRequestBody{Name: "Idempotent", Description: nullable.NewNullableWithValue("another body")}
-		if r, err := at(2).CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &k}, other); err != nil || r.StatusCode() != http.StatusUnprocessableEntity {
+		other := api.CreateGroupJSONRequestBody{Name: "Idempotent", Description: nullable.NewNullableWithValue("another body")}
+		if r, err := at(2).CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &k}, other); err != nil || r.StatusCode() != http.StatusUnprocessableEntity {
 			t.Errorf("same key, other body on replica 2: %v %v, want 422", err, r)
 		}
 
 		// Concurrent first tries of one key across replicas: one group, one body.
 		k2 := "replica-race-1"
-		body2 := gen.CreateGroupJSONRequestBody{Name: "Idempotent race"}
+		body2 := api.CreateGroupJSONRequestBody{Name: "Idempotent race"}
 		var mu sync.Mutex
 		var bodies [][]byte
 		together(racers, func(i int) {
-			r, err := c.CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &k2}, body2)
+			r, err := c.CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &k2}, body2)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -198,7 +198,7 @@ func TestFaultReplicas(t *testing.T) {
 				t.Errorf("racer %d: %v", i, err)
 			case r.StatusCode() == http.StatusCreated:
 				bodies = append(bodies, r.Body)
-			case r.StatusCode() != http.StatusConflict || problemCode(r.Body) != gen.IDEMPOTENCYINFLIGHT:
+			case r.StatusCode() != http.StatusConflict || problemCode(r.Body) != api.IDEMPOTENCYINFLIGHT:
 				t.Errorf("racer %d: %d %s, want 201 or 409 IDEMPOTENCY_IN_FLIGHT", i, r.StatusCode(), r.Body)
 			}
 		})
@@ -211,14 +211,14 @@ func TestFaultReplicas(t *testing.T) {
 			}
 		}
 		q := "Idempotent race"
-		if l, err := c.ListGroupsWithResponse(ctx, &gen.ListGroupsParams{Q: &q}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != 1 {
+		if l, err := c.ListGroupsWithResponse(ctx, &api.ListGroupsParams{Q: &q}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != 1 {
 			t.Errorf("groups named %q: %v %v, want exactly 1", q, err, l)
 		}
 	})
 
 	t.Run("EveryReplicaReadsEveryWrite", func(t *testing.T) {
 		for i := range replicas {
-			r, err := at(i).CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: fmt.Sprintf("written on %d", i)})
+			r, err := at(i).CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: fmt.Sprintf("written on %d", i)})
 			if err != nil || r.JSON201 == nil {
 				t.Fatalf("create on replica %d: %v %v", i, err, r)
 			}

@@ -16,7 +16,7 @@ import (
 	"github.com/oapi-codegen/nullable"
 	"golang.org/x/sys/unix"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 // Tests may run as root, and root ignores file permissions (chmod 0444 stops
@@ -32,7 +32,7 @@ import (
 
 // writeAttempts sends one write of each kind and checks that each is
 // refused with a 503 problem carrying Retry-After.
-func writeAttempts(t *testing.T, c *gen.ClientWithResponses, victim string, version int64) {
+func writeAttempts(t *testing.T, c *api.ClientWithResponses, victim string, version int64) {
 	t.Helper()
 	ctx := context.Background()
 	tag := etagOf(version)
@@ -43,20 +43,20 @@ func writeAttempts(t *testing.T, c *gen.ClientWithResponses, victim string, vers
 		send func() (*http.Response, []byte, error)
 	}{
 		{"POST", func() (*http.Response, []byte, error) {
-			r, err := c.CreateGroupWithResponse(ctx, nil, gen.CreateGroupJSONRequestBody{Name: "never stored"})
+			r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "never stored"})
 			return raw(r, err)
 		}},
 		{"POST with Idempotency-Key", func() (*http.Response, []byte, error) {
-			r, err := c.CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &key}, gen.CreateGroupJSONRequestBody{Name: "never stored either"})
+			r, err := c.CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &key}, api.CreateGroupJSONRequestBody{Name: "never stored either"})
 			return raw(r, err)
 		}},
 		{"PATCH", func() (*http.Response, []byte, error) {
-			r, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, id, &gen.UpdateGroupParams{IfMatch: &tag},
-				gen.GroupPatch{Description: nullable.NewNullableWithValue("never stored")})
+			r, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, id, &api.UpdateGroupParams{IfMatch: &tag},
+				api.GroupPatch{Description: nullable.NewNullableWithValue("never stored")})
 			return raw(r, err)
 		}},
 		{"DELETE", func() (*http.Response, []byte, error) {
-			r, err := c.DeleteGroupWithResponse(ctx, id, &gen.DeleteGroupParams{IfMatch: &tag})
+			r, err := c.DeleteGroupWithResponse(ctx, id, &api.DeleteGroupParams{IfMatch: &tag})
 			return raw(r, err)
 		}},
 	}
@@ -84,18 +84,18 @@ func raw(r interface{ StatusCode() int }, err error) (*http.Response, []byte, er
 		return nil, nil, err
 	}
 	switch v := r.(type) {
-	case *gen.CreateGroupResponse:
+	case *api.CreateGroupResponse:
 		return v.HTTPResponse, v.Body, nil
-	case *gen.UpdateGroupResponse:
+	case *api.UpdateGroupResponse:
 		return v.HTTPResponse, v.Body, nil
-	case *gen.DeleteGroupResponse:
+	case *api.DeleteGroupResponse:
 		return v.HTTPResponse, v.Body, nil
 	}
 	return nil, nil, fmt.Errorf("unexpected response type %T", r)
 }
 
 // checkReads checks that every group of m reads back as acknowledged.
-func checkReads(t *testing.T, p *proc, c *gen.ClientWithResponses, m *model) {
+func checkReads(t *testing.T, p *proc, c *api.ClientWithResponses, m *model) {
 	t.Helper()
 	ctx := context.Background()
 	verify(t, ctx, c, m)
@@ -112,11 +112,11 @@ func checkReads(t *testing.T, p *proc, c *gen.ClientWithResponses, m *model) {
 }
 
 // seed creates n groups through c and records them in m.
-func seed(t *testing.T, c *gen.ClientWithResponses, m *model, n int) []*tracked {
+func seed(t *testing.T, c *api.ClientWithResponses, m *model, n int) []*tracked {
 	t.Helper()
 	var out []*tracked
 	for range n {
-		r, err := c.CreateGroupWithResponse(context.Background(), nil, gen.CreateGroupJSONRequestBody{Name: fmt.Sprintf("Kasse %d", m.seq.Add(1))})
+		r, err := c.CreateGroupWithResponse(context.Background(), nil, api.CreateGroupJSONRequestBody{Name: fmt.Sprintf("Kasse %d", m.seq.Add(1))})
 		if err != nil || r.JSON201 == nil {
 			t.Fatalf("seed: %v %v", err, r)
 		}
@@ -171,7 +171,7 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		more := seed(t, c, m, 1) // the disk has room again: same process, no restart
 		ctx := context.Background()
 		key2 := "while-unwritable" // its claim never landed, so it is free
-		r, err := c.CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &key2}, gen.CreateGroupJSONRequestBody{Name: "never stored either"})
+		r, err := c.CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &key2}, api.CreateGroupJSONRequestBody{Name: "never stored either"})
 		if err != nil || r.StatusCode() != http.StatusCreated || r.HTTPResponse.Header.Get("Idempotent-Replayed") != "" {
 			t.Fatalf("retrying the refused idempotent create: %v %v, want a fresh 201", err, r)
 		}
@@ -179,8 +179,8 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		m.add(&tracked{uuid: r.JSON201.Uuid.String(), cur: s})
 		g := more[0]
 		tag := etagOf(g.cur.Version)
-		pr, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, mustParseUUID(g.uuid), &gen.UpdateGroupParams{IfMatch: &tag},
-			gen.GroupPatch{Description: nullable.NewNullableWithValue("after the disk was freed")})
+		pr, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, mustParseUUID(g.uuid), &api.UpdateGroupParams{IfMatch: &tag},
+			api.GroupPatch{Description: nullable.NewNullableWithValue("after the disk was freed")})
 		if err != nil || pr.JSON200 == nil {
 			t.Fatalf("patch after the disk was freed: %v %v", err, pr)
 		}

@@ -27,7 +27,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // integrity_check on the crashed file
 	"github.com/oapi-codegen/nullable"
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -37,13 +37,13 @@ const faultOrg = "fault"
 
 // newAPIClient returns a generated client for baseURL (http://host:port)
 // that authenticates with key. doer, when not nil, sends the requests.
-func newAPIClient(t testing.TB, baseURL, key string, doer gen.HttpRequestDoer) *gen.ClientWithResponses {
+func newAPIClient(t testing.TB, baseURL, key string, doer api.HttpRequestDoer) *api.ClientWithResponses {
 	t.Helper()
 	if doer == nil {
 		doer = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	}
-	c, err := gen.NewClientWithResponses(baseURL+"/api", gen.WithHTTPClient(doer),
-		gen.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+	c, err := api.NewClientWithResponses(baseURL+"/api", api.WithHTTPClient(doer),
+		api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+key)
 			return nil
 		}))
@@ -75,7 +75,7 @@ func (s snapshot) equal(o snapshot) bool {
 		s.CreatedAt == o.CreatedAt && s.UpdatedAt == o.UpdatedAt
 }
 
-func snapshotOf(g gen.Group, etag string) (snapshot, error) {
+func snapshotOf(g api.Group, etag string) (snapshot, error) {
 	v, err := versionOf(etag)
 	if err != nil {
 		return snapshot{}, err
@@ -210,7 +210,7 @@ type loadConfig struct {
 // DELETEs (both with If-Match) until ctx ends or, with cfg.crashed, the
 // process dies. Each worker owns its groups, so every acknowledged answer
 // says exactly what the group holds. It returns the failures it saw.
-func runLoad(ctx context.Context, c *gen.ClientWithResponses, m *model, cfg loadConfig, stats *loadStats) []string {
+func runLoad(ctx context.Context, c *api.ClientWithResponses, m *model, cfg loadConfig, stats *loadStats) []string {
 	live := m.live()
 	owned := make([][]*tracked, cfg.workers)
 	for i, g := range live {
@@ -238,7 +238,7 @@ func runLoad(ctx context.Context, c *gen.ClientWithResponses, m *model, cfg load
 }
 
 type loadWorker struct {
-	c     *gen.ClientWithResponses
+	c     *api.ClientWithResponses
 	m     *model
 	cfg   loadConfig
 	stats *loadStats
@@ -324,8 +324,8 @@ func check503(resp *http.Response, body []byte) string {
 	if resp.Header.Get("Retry-After") == "" {
 		return "503 without Retry-After"
 	}
-	var p gen.Problem
-	if err := json.Unmarshal(body, &p); err != nil || p.Status != 503 || p.Code != gen.SERVICEUNAVAILABLE {
+	var p api.Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Status != 503 || p.Code != api.SERVICEUNAVAILABLE {
 		return fmt.Sprintf("503 body is not a SERVICE_UNAVAILABLE problem: %s", body)
 	}
 	return ""
@@ -346,12 +346,12 @@ func (lw *loadWorker) randomDesc() *string {
 
 func (lw *loadWorker) create(ctx context.Context) outcome {
 	lc := lostCreate{name: lw.uniqueName(), desc: lw.randomDesc()}
-	params := &gen.CreateGroupParams{}
+	params := &api.CreateGroupParams{}
 	if lw.rng.IntN(2) == 0 {
 		lc.key = fmt.Sprintf("fault-%s-%d", lc.name, lw.rng.Int64())
 		params.IdempotencyKey = &lc.key
 	}
-	body := gen.CreateGroupJSONRequestBody{Name: lc.name}
+	body := api.CreateGroupJSONRequestBody{Name: lc.name}
 	if lc.desc != nil {
 		body.Description = nullable.NewNullableWithValue(*lc.desc)
 	} else if lw.rng.IntN(2) == 0 {
@@ -411,7 +411,7 @@ func (lw *loadWorker) patch(ctx context.Context) outcome {
 		d := "changed " + strconv.FormatInt(g.cur.Version, 10)
 		w.desc = &d
 	}
-	body := gen.GroupPatch{}
+	body := api.GroupPatch{}
 	if w.name != nil {
 		body.Name = w.name
 	}
@@ -424,7 +424,7 @@ func (lw *loadWorker) patch(ctx context.Context) outcome {
 	}
 	tag := etagOf(g.cur.Version)
 	start := time.Now()
-	resp, err := lw.c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, mustParseUUID(g.uuid), &gen.UpdateGroupParams{IfMatch: &tag}, body)
+	resp, err := lw.c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, mustParseUUID(g.uuid), &api.UpdateGroupParams{IfMatch: &tag}, body)
 	var hr *http.Response
 	var raw []byte
 	if err == nil {
@@ -453,7 +453,7 @@ func (lw *loadWorker) delete(ctx context.Context) outcome {
 	i, g := lw.pick()
 	tag := etagOf(g.cur.Version)
 	start := time.Now()
-	resp, err := lw.c.DeleteGroupWithResponse(ctx, mustParseUUID(g.uuid), &gen.DeleteGroupParams{IfMatch: &tag})
+	resp, err := lw.c.DeleteGroupWithResponse(ctx, mustParseUUID(g.uuid), &api.DeleteGroupParams{IfMatch: &tag})
 	var hr *http.Response
 	var raw []byte
 	if err == nil {
@@ -483,8 +483,8 @@ func apply(s snapshot, w *write) snapshot {
 	return out
 }
 
-func mustParseUUID(s string) gen.GroupUUID {
-	var u gen.GroupUUID
+func mustParseUUID(s string) api.GroupUUID {
+	var u api.GroupUUID
 	if err := u.UnmarshalText([]byte(s)); err != nil {
 		panic(err)
 	}
@@ -493,11 +493,11 @@ func mustParseUUID(s string) gen.GroupUUID {
 
 // listAll walks every page of the organization's groups with the cursor and
 // checks that totalElements (kept in a counter table) matches what it saw.
-func listAll(t testing.TB, ctx context.Context, c *gen.ClientWithResponses) map[string]gen.Group {
+func listAll(t testing.TB, ctx context.Context, c *api.ClientWithResponses) map[string]api.Group {
 	t.Helper()
-	out := map[string]gen.Group{}
-	size := gen.Size(1000)
-	params := &gen.ListGroupsParams{Size: &size}
+	out := map[string]api.Group{}
+	size := api.Size(1000)
+	params := &api.ListGroupsParams{Size: &size}
 	var total int64
 	for {
 		resp, err := c.ListGroupsWithResponse(ctx, params)
@@ -518,8 +518,8 @@ func listAll(t testing.TB, ctx context.Context, c *gen.ClientWithResponses) map[
 		if !resp.JSON200.Page.Next.IsSpecified() || resp.JSON200.Page.Next.IsNull() {
 			break
 		}
-		next := gen.Cursor(resp.JSON200.Page.Next.MustGet())
-		params = &gen.ListGroupsParams{Size: &size, Cursor: &next}
+		next := api.Cursor(resp.JSON200.Page.Next.MustGet())
+		params = &api.ListGroupsParams{Size: &size, Cursor: &next}
 	}
 	if int64(len(out)) != total {
 		t.Errorf("list: totalElements %d, but the pages hold %d groups (the count table drifted)", total, len(out))
@@ -529,7 +529,7 @@ func listAll(t testing.TB, ctx context.Context, c *gen.ClientWithResponses) map[
 
 // getAll GETs every group in ids concurrently and returns their snapshots
 // (with the version from the ETag); a 404 leaves the group out.
-func getAll(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, ids []string) map[string]snapshot {
+func getAll(t testing.TB, ctx context.Context, c *api.ClientWithResponses, ids []string) map[string]snapshot {
 	t.Helper()
 	var mu sync.Mutex
 	out := map[string]snapshot{}
@@ -571,7 +571,7 @@ func getAll(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, ids [
 // a write of unknown outcome either happened whole or not at all, and there
 // is no group nobody created. It then folds what it found into m, so the
 // next round starts from the truth.
-func verify(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, m *model) {
+func verify(t testing.TB, ctx context.Context, c *api.ClientWithResponses, m *model) {
 	t.Helper()
 	listed := listAll(t, ctx, c)
 	ids := make([]string, 0, len(listed))
@@ -671,13 +671,13 @@ func verify(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, m *mo
 	// client retries: it must replay what happened, or run now, never twice.
 	for _, lc := range retry {
 		id, existed := byName[lc.name]
-		body := gen.CreateGroupJSONRequestBody{Name: lc.name}
+		body := api.CreateGroupJSONRequestBody{Name: lc.name}
 		if lc.desc != nil {
 			body.Description = nullable.NewNullableWithValue(*lc.desc)
 		}
 		// The body's description null/absent distinction does not change the
 		// fingerprint, so a retry may send either.
-		resp, err := c.CreateGroupWithResponse(ctx, &gen.CreateGroupParams{IdempotencyKey: &lc.key}, body)
+		resp, err := c.CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &lc.key}, body)
 		if err != nil {
 			t.Fatalf("retrying create %q: %v", lc.name, err)
 		}
@@ -700,7 +700,7 @@ func verify(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, m *mo
 			nid := resp.JSON201.Uuid.String()
 			m.groups[nid] = &tracked{uuid: nid, cur: s}
 			m.rerun++
-		case resp.StatusCode() == http.StatusConflict && !existed && problemCode(resp.Body) == gen.IDEMPOTENCYINFLIGHT:
+		case resp.StatusCode() == http.StatusConflict && !existed && problemCode(resp.Body) == api.IDEMPOTENCYINFLIGHT:
 			// The crash left the key claimed but the create undone: the claim
 			// blocks retries until its lease ends; nothing was created twice.
 			m.stillClaimed++
@@ -710,8 +710,8 @@ func verify(t testing.TB, ctx context.Context, c *gen.ClientWithResponses, m *mo
 	}
 }
 
-func problemCode(body []byte) gen.ProblemCode {
-	var p gen.Problem
+func problemCode(body []byte) api.ProblemCode {
+	var p api.Problem
 	_ = json.Unmarshal(body, &p)
 	return p.Code
 }
