@@ -8,21 +8,28 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oapi-codegen/nullable"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
 	"github.com/groupsd/groupsd/apitime"
-	"github.com/groupsd/groupsd/store"
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 // The two hottest responses, a group and a page of groups, are written by
 // hand instead of through encoding/json's reflection and the models'
-// MarshalJSON methods, which cost a third of a list request's CPU. The bytes
-// are exactly what the generated responses encode (fastjson_test.go checks
-// them against encoding/json): same property order, same escaping, same
-// trailing newline.
+// MarshalJSON methods, which cost a third of a list request's CPU (see
+// docs/performance.md, "How it got here"). They encode the generated types
+// (api.Group, api.GroupPage), never store types, so toAPI stays the one
+// mapping from store to wire. The bytes are exactly what encoding/json
+// writes for the generated responses: same property order, same escaping,
+// same trailing newline. fastjson_test.go proves it for every field it finds
+// by reflection, so a property added to the spec fails the test until the
+// encoder writes it.
 
 // groupResponse is a group with its ETag: getGroup's, updateGroup's and
 // replaceGroup's 200, and with a Location createGroup's 201.
 type groupResponse struct {
-	g        store.Group
+	g        api.Group
 	etag     string
 	location string // set for 201 Created
 }
@@ -30,7 +37,7 @@ type groupResponse struct {
 func (r groupResponse) write(w http.ResponseWriter) error {
 	buf := getBuf()
 	defer putBuf(buf)
-	b := append(appendGroup((*buf)[:0], r.g), '\n')
+	b := append(appendGroup((*buf)[:0], &r.g), '\n')
 	*buf = b
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -62,39 +69,13 @@ func putBuf(b *[]byte) {
 }
 
 // pageResponse is listGroups' 200.
-type pageResponse struct {
-	groups       []store.Group
-	size, number int32
-	total        int64
-	totalPages   int32
-	next         string // "" encodes null
-}
+type pageResponse struct{ p api.GroupPage }
 
 func (r pageResponse) VisitListGroupsResponse(w http.ResponseWriter) error {
 	buf := getBuf()
 	defer putBuf(buf)
-	b := append((*buf)[:0], `{"content":[`...)
-	for i, g := range r.groups {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendGroup(b, g)
-	}
-	b = append(b, `],"page":{"next":`...)
-	if r.next == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, r.next)
-	}
-	b = append(b, `,"number":`...)
-	b = strconv.AppendInt(b, int64(r.number), 10)
-	b = append(b, `,"size":`...)
-	b = strconv.AppendInt(b, int64(r.size), 10)
-	b = append(b, `,"totalElements":`...)
-	b = strconv.AppendInt(b, r.total, 10)
-	b = append(b, `,"totalPages":`...)
-	b = strconv.AppendInt(b, int64(r.totalPages), 10)
-	b = append(b, "}}\n"...)
+	b := appendGroupPage((*buf)[:0], &r.p)
+	b = append(b, '\n')
 	*buf = b
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -102,57 +83,81 @@ func (r pageResponse) VisitListGroupsResponse(w http.ResponseWriter) error {
 	return err
 }
 
-// appendGroup appends the JSON of toAPI(g).
-func appendGroup(b []byte, g store.Group) []byte {
+// appendGroupPage appends the JSON of p, properties in encoding/json's order.
+func appendGroupPage(b []byte, p *api.GroupPage) []byte {
+	b = append(b, `{"content":`...)
+	if p.Content == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range p.Content {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendGroup(b, &p.Content[i])
+		}
+		b = append(b, ']')
+	}
+	m := &p.Page
+	b = append(b, `,"page":{"next":`...)
+	b = appendNullableString(b, m.Next)
+	b = append(b, `,"number":`...)
+	b = strconv.AppendInt(b, int64(m.Number), 10)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(m.Size), 10)
+	b = append(b, `,"totalElements":`...)
+	b = strconv.AppendInt(b, m.TotalElements, 10)
+	b = append(b, `,"totalPages":`...)
+	b = strconv.AppendInt(b, int64(m.TotalPages), 10)
+	return append(b, "}}"...)
+}
+
+// appendGroup appends the JSON of g, properties in encoding/json's order.
+func appendGroup(b []byte, g *api.Group) []byte {
 	b = append(b, `{"createdAt":`...)
 	b = appendMillis(b, g.CreatedAt)
 	b = append(b, `,"description":`...)
-	if g.Description == nil {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, *g.Description)
-	}
+	b = appendNullableString(b, g.Description)
 	b = append(b, `,"name":`...)
 	b = appendString(b, g.Name)
 	b = append(b, `,"updatedAt":`...)
 	b = appendMillis(b, g.UpdatedAt)
-	b = append(b, `,"uuid":"`...)
-	if canonicalUUID(g.UUID) {
-		b = append(b, g.UUID...)
-	} else {
-		b = append(b, mustUUID(g.UUID).String()...)
-	}
-	return append(b, `"}`...)
+	b = append(b, `,"uuid":`...)
+	b = appendUUID(b, g.Uuid)
+	return append(b, '}')
 }
 
-// canonicalUUID reports whether s is already in the form uuid.UUID.String
-// gives (lowercase, hyphenated), as the store returns ids.
-func canonicalUUID(s string) bool {
-	if len(s) != 36 {
-		return false
+// appendNullableString encodes as nullable.Nullable's MarshalJSON does:
+// null when null, otherwise the value (the zero value when unspecified,
+// which toAPI never leaves).
+func appendNullableString(b []byte, n nullable.Nullable[string]) []byte {
+	if n.IsNull() {
+		return append(b, "null"...)
 	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
+	return appendString(b, n[true])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendUUID appends u quoted, in uuid.UUID.String's form.
+func appendUUID(b []byte, u openapi_types.UUID) []byte {
+	b = append(b, '"')
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
 		}
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
 	}
-	return true
+	return append(b, '"')
 }
 
 // appendMillis appends a timestamp in apitime.Layout, quoted.
-func appendMillis(b []byte, ms int64) []byte {
-	t := time.UnixMilli(ms).UTC()
+func appendMillis(b []byte, m apitime.Millis) []byte {
+	t := m.UTC()
 	y, mo, d := t.Date()
 	if y < 0 || y > 9999 {
-		return append(append(append(b, '"'), apitime.FromUnixMilli(ms).String()...), '"')
+		out, _ := m.MarshalJSON()
+		return append(b, out...)
 	}
 	h, mi, s := t.Clock()
 	b = append(b, '"')

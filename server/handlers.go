@@ -22,6 +22,8 @@ import (
 // location is the canonical path of a group, whichever prefix was used.
 func location(id string) string { return "/api/v2/groups/" + id }
 
+// toAPI is the one mapping from a stored group to its wire form; every
+// response that carries a group is built from its result.
 func toAPI(g store.Group) api.Group {
 	out := api.Group{
 		Uuid:      mustUUID(g.UUID),
@@ -33,6 +35,27 @@ func toAPI(g store.Group) api.Group {
 		out.Description = nullable.NewNullableWithValue(*g.Description)
 	} else {
 		out.Description = nullable.NewNullNullable[string]()
+	}
+	return out
+}
+
+// toAPIPage maps a page of the store to listGroups' body.
+func toAPIPage(p store.Page, size int) api.GroupPage {
+	out := api.GroupPage{
+		Content: make([]api.Group, len(p.Groups)),
+		Page: api.PageMetadata{
+			Number:        int32(p.Number),
+			Size:          int32(size),
+			TotalElements: p.Total,
+			TotalPages:    int32((p.Total + int64(size) - 1) / int64(size)),
+			Next:          nullable.NewNullNullable[string](),
+		},
+	}
+	for i, g := range p.Groups {
+		out.Content[i] = toAPI(g)
+	}
+	if p.Next != "" {
+		out.Page.Next = nullable.NewNullableWithValue(p.Next)
 	}
 	return out
 }
@@ -103,15 +126,7 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	// Encoded like gen.ListGroups200JSONResponse, without reflection (fastjson.go).
-	return pageResponse{
-		groups:     page.Groups,
-		size:       int32(lq.Size),
-		number:     int32(page.Number),
-		total:      page.Total,
-		totalPages: int32((page.Total + int64(lq.Size) - 1) / int64(lq.Size)),
-		next:       page.Next,
-	}, nil
+	return pageResponse{toAPIPage(page, lq.Size)}, nil
 }
 
 // GetGroup implements getGroup.
@@ -124,8 +139,7 @@ func (s *Server) GetGroup(ctx context.Context, req gen.GetGroupRequestObject) (g
 	if noneMatch(req.Params.IfNoneMatch, g.Version) {
 		return gen.GetGroup304Response{Headers: gen.GetGroup304ResponseHeaders{ETag: &tag}}, nil
 	}
-	// Encoded like gen.GetGroup200JSONResponse, without reflection (fastjson.go).
-	return groupResponse{g: g, etag: tag}, nil
+	return groupResponse{g: toAPI(g), etag: tag}, nil
 }
 
 // CreateGroup implements createGroup.
@@ -141,8 +155,7 @@ func (s *Server) CreateGroup(ctx context.Context, req gen.CreateGroupRequestObje
 	if err != nil {
 		return nil, err
 	}
-	// Encoded like gen.CreateGroup201JSONResponse, without reflection (fastjson.go).
-	return groupResponse{g: g, etag: etag(g.Version), location: location(g.UUID)}, nil
+	return groupResponse{g: toAPI(g), etag: etag(g.Version), location: location(g.UUID)}, nil
 }
 
 // createIdempotent runs a create at most once per Idempotency-Key and
@@ -238,8 +251,7 @@ func (s *Server) UpdateGroup(ctx context.Context, req gen.UpdateGroupRequestObje
 	if err != nil {
 		return nil, err
 	}
-	// Encoded like gen.UpdateGroup200JSONResponse, without reflection (fastjson.go).
-	return groupResponse{g: g, etag: etag(g.Version)}, nil
+	return groupResponse{g: toAPI(g), etag: etag(g.Version)}, nil
 }
 
 // ReplaceGroup implements replaceGroup.
@@ -256,8 +268,7 @@ func (s *Server) ReplaceGroup(ctx context.Context, req gen.ReplaceGroupRequestOb
 	if err != nil {
 		return nil, err
 	}
-	// Encoded like gen.ReplaceGroup200JSONResponse, without reflection (fastjson.go).
-	return groupResponse{g: g, etag: etag(g.Version)}, nil
+	return groupResponse{g: toAPI(g), etag: etag(g.Version)}, nil
 }
 
 // DeleteGroup implements deleteGroup.
