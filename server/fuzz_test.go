@@ -53,7 +53,7 @@ import (
 	"github.com/labstack/echo/v4"
 	_ "github.com/mattn/go-sqlite3" // the invariant checks read the database directly
 
-	"github.com/groupsd/groupsd/gen"
+	"github.com/groupsd/groupsd"
 	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
@@ -142,7 +142,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		}
 	}
 
-	spec, err := gen.GetSwagger()
+	spec, err := groupsd.Spec()
 	if err != nil {
 		tb.Fatal(err)
 	}

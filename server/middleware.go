@@ -13,11 +13,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/groupsd/groupsd/gen/api"
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).
@@ -169,7 +167,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // limitBody rejects bodies over MaxBodyBytes, declared or chunked, with 413
-// and hands the handlers an in-memory body.
+// and hands the handlers an in-memory body (which GetBody re-reads).
 func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -186,12 +184,6 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if len(b) > MaxBodyBytes {
 			return tooLarge
-		}
-		// JSON text must be UTF-8 (RFC 8259 8.1); encoding/json would
-		// silently turn bad bytes into U+FFFD and store what nobody sent.
-		if strings.Contains(strings.ToLower(r.Header.Get("Content-Type")), "json") && (!utf8.Valid(b) || hasLoneSurrogate(b)) {
-			return validationError("the request body is not valid UTF-8",
-				api.ProblemFieldError{Pointer: ptr(""), Detail: "not valid UTF-8"})
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		r.ContentLength = int64(len(b))

@@ -6,8 +6,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -67,21 +65,18 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	spec, err := gen.GetSwagger()
-	if err != nil {
-		return nil, nil, fmt.Errorf("load embedded spec: %w", err)
-	}
-	specJSON, err := json.Marshal(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Validation runs against a copy whose servers are cleared: the Echo
-	// route already selected the operation, whatever the prefix.
-	vspec, err := gen.GetSwagger()
+	// Validation runs against the committed contract with its servers
+	// cleared: the Echo route already selected the operation, whatever the
+	// prefix.
+	vspec, err := groupsd.Spec()
 	if err != nil {
 		return nil, nil, err
 	}
 	vspec.Servers = openapi3.Servers{}
+	specJSON, err := groupsd.OpenAPIJSON()
+	if err != nil {
+		return nil, nil, err
+	}
 
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger}
 	e := echo.New()
@@ -90,10 +85,10 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	e.Pre(headAsGet)
 	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, s.authenticate, limitBody)
 
-	v := newValidator(vspec)
+	mw := operationMiddlewares(vspec)
 	strict := gen.NewStrictHandler(s, nil)
 	for _, base := range []string{"/api", ""} {
-		gen.RegisterHandlersWithBaseURL(routeWith{e, []echo.MiddlewareFunc{v.middleware}}, strict, base)
+		gen.RegisterHandlersWithOptions(e, strict, gen.RegisterHandlersOptions{BaseURL: base, OperationMiddlewares: mw})
 	}
 
 	e.GET("/healthz", func(c echo.Context) error {
@@ -124,41 +119,3 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// routeWith registers generated routes with extra route-level middleware,
-// so the validator runs only on API operations (never on /healthz or /docs).
-type routeWith struct {
-	e  *echo.Echo
-	mw []echo.MiddlewareFunc
-}
-
-func (r routeWith) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
-	return r.e.Add(method, path, h, append(append([]echo.MiddlewareFunc{}, r.mw...), m...)...)
-}
-
-func (r routeWith) CONNECT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodConnect, p, h, m)
-}
-func (r routeWith) DELETE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodDelete, p, h, m)
-}
-func (r routeWith) GET(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodGet, p, h, m)
-}
-func (r routeWith) HEAD(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodHead, p, h, m)
-}
-func (r routeWith) OPTIONS(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodOptions, p, h, m)
-}
-func (r routeWith) PATCH(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodPatch, p, h, m)
-}
-func (r routeWith) POST(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodPost, p, h, m)
-}
-func (r routeWith) PUT(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodPut, p, h, m)
-}
-func (r routeWith) TRACE(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	return r.add(http.MethodTrace, p, h, m)
-}

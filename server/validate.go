@@ -3,12 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -24,95 +22,46 @@ func init() {
 		`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`))
 }
 
-// validator checks requests against the embedded spec with kin-openapi. The
-// Echo route already identifies the operation, so no second router is
-// needed and the same check serves /api/v2 and /v2.
-type validator struct {
-	spec   *openapi3.T
-	routes map[string]*routers.Route // "METHOD /v2/groups/{uuid}"
-	byEcho sync.Map                  // "METHOD /api/v2/groups/:uuid" -> *routers.Route
-	opts   *openapi3filter.Options
-}
-
-func newValidator(spec *openapi3.T) *validator {
-	v := &validator{spec: spec, routes: map[string]*routers.Route{}, opts: &openapi3filter.Options{
+// operationMiddlewares returns, per operationId, the middleware that
+// normalizes a request and validates it against its operation in spec with
+// kin-openapi. The generated RegisterHandlersWithOptions attaches them to
+// their routes, so the Echo route identifies the operation: no second
+// router runs, the same check serves /api/v2 and /v2, and nothing else
+// (/healthz, /docs) is validated.
+func operationMiddlewares(spec *openapi3.T) map[string][]echo.MiddlewareFunc {
+	opts := &openapi3filter.Options{
 		MultiError: true,
 		// Authentication runs earlier, in the authenticate middleware.
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 		// The generated strict server binds this value, so the handler gets
 		// exactly what was validated.
 		KeepValidatedValue: true,
-	}}
+	}
+	out := map[string][]echo.MiddlewareFunc{}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			route := &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			out[op.OperationID] = []echo.MiddlewareFunc{normalize(route), validate(route, opts)}
 		}
 	}
-	return v
+	return out
 }
 
-var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
-
-// route returns the operation of an Echo route ("/api/v2/groups/:uuid"),
-// remembered per route so requests skip the rewriting.
-func (v *validator) route(method, echoPath string) (*routers.Route, bool) {
-	k := method + " " + echoPath
-	if r, ok := v.byEcho.Load(k); ok {
-		return r.(*routers.Route), true
-	}
-	path := echoParam.ReplaceAllString(strings.TrimPrefix(echoPath, "/api"), "{$1}")
-	r, ok := v.routes[method+" "+path]
-	if ok {
-		v.byEcho.Store(k, r)
-	}
-	return r, ok
-}
-
-// middleware validates the request of the Echo route it is attached to.
-func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		route, ok := v.route(r.Method, c.Path())
-		if !ok {
-			return fmt.Errorf("validator: no operation for %s %s", r.Method, c.Path())
-		}
-		// Media types are case-insensitive; the generated binder compares
-		// them case-sensitively, so normalize before anyone looks.
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			if mt, params, err := mime.ParseMediaType(ct); err == nil {
-				r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+// validate checks a request against route's operation.
+func validate(route *routers.Route, opts *openapi3filter.Options) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			params := make(map[string]string, len(c.ParamNames()))
+			for i, name := range c.ParamNames() {
+				params[name] = c.ParamValues()[i]
 			}
-		}
-		params := map[string]string{}
-		for i, name := range c.ParamNames() {
-			v := c.ParamValues()[i]
-			// Echo lets a trailing :param swallow further segments
-			// (/groups/ID/extra); no such resource exists.
-			if strings.Contains(v, "/") {
-				return echo.ErrNotFound
+			r := c.Request()
+			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+				return requestProblem(err)
 			}
-			params[name] = v
+			return next(c)
 		}
-		// A single-valued query parameter given twice is ambiguous; kin-openapi
-		// takes the first, the generated binder refuses it without saying
-		// which parameter. Reject it here, in the problem's own terms.
-		query := r.URL.Query()
-		for _, pr := range route.Operation.Parameters {
-			p := pr.Value
-			if p == nil || p.In != "query" || p.Schema == nil || p.Schema.Value == nil || p.Schema.Value.Type.Is("array") {
-				continue
-			}
-			if len(query[p.Name]) > 1 {
-				name := p.Name
-				return validationError(fmt.Sprintf("the request is invalid: parameter %s: must appear at most once", name),
-					api.ProblemFieldError{Parameter: &name, Detail: "must appear at most once"})
-			}
-		}
-		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
-		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-			return requestProblem(err)
-		}
-		return next(c)
 	}
 }
 
