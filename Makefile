@@ -1,6 +1,7 @@
 # groupsd: `make run` to start it, `make test` to check everything.
-# Only Go and a C compiler are needed; `make test` installs its Node tools
-# with `npm ci` on first use.
+# Only Go, a C compiler and Node are needed; `make test` sets up the rest
+# itself: Chromium from Debian (`make tools`) and the Node tools (`npm ci` in
+# contract/run.sh, on first use).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,7 +15,7 @@ DATABASE ?= sqlite:groups.db
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 15s
 
-.PHONY: all build run generate check-generated vet test test-go contract fuzz fuzz-short bench bench-quick clean
+.PHONY: all build run generate check-generated vet tools test test-go contract fuzz fuzz-short bench bench-quick clean
 
 all: build
 
@@ -65,13 +66,18 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
 
+# What the test stages need beyond Go and Node: Chromium for the /docs
+# browser stage, installed from Debian when root (.ci/chromium says why).
+tools:
+	@.ci/chromium
+
 # Contract checks with tools nobody on this team wrote: Spectral, Redocly,
 # Prism, a generated TypeScript SDK and the /docs page in Chromium.
-contract: build
+contract: build tools
 	@echo "== contract checks"
 	contract/run.sh ./$(BIN)
 
-# Load benchmark: 1M groups by default; see README "Performance".
+# Load benchmark: 1M groups by default; see docs/performance.md.
 bench: build
 	go run ./cmd/groupsbench -groupsd ./$(BIN) $(BENCHFLAGS)
 
@@ -79,7 +85,7 @@ bench-quick: build
 	@echo "== benchmark smoke run (-quick; asserts it runs, never a speed)"
 	go run ./cmd/groupsbench -groupsd ./$(BIN) -quick
 
-test: check-generated vet test-go fuzz-short contract bench-quick
+test: tools check-generated vet test-go fuzz-short contract bench-quick
 	@echo "== all tests passed"
 
 clean:

@@ -52,12 +52,17 @@ func (db *DB) SeedGroups(ctx context.Context, org string, n int, opts SeedOption
 		start = db.now().Add(-time.Duration(n) * time.Millisecond)
 	}
 	// A big page cache while loading keeps the name index's random inserts
-	// in memory; restored afterwards so the writer stays small.
+	// in memory. Afterwards the writer gets back the cache it had, which is
+	// the size Open chose (read here, not copied, so the two cannot drift).
 	if db.dialect == SQLite {
+		var prev int64
+		if err := db.w.WithContext(ctx).Raw(`PRAGMA cache_size`).Scan(&prev).Error; err != nil {
+			return translate(err)
+		}
 		if err := db.w.WithContext(ctx).Exec(`PRAGMA cache_size = -262144`).Error; err != nil {
 			return translate(err)
 		}
-		defer db.w.Exec(`PRAGMA cache_size = -2000`)
+		defer db.w.Exec(fmt.Sprintf(`PRAGMA cache_size = %d`, prev))
 	}
 	type seedRow struct {
 		RID  int64  `json:"r,omitempty"`
