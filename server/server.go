@@ -1,7 +1,16 @@
 // Package server implements the Groups API v2 over the generated strict
 // server interface: thin handlers over a store, request validation against
-// the embedded spec, authentication, and one error handler that renders every
-// failure as RFC 9457 problem details.
+// the committed openapi.yaml, authentication, and one error handler that
+// renders every failure as RFC 9457 problem details.
+//
+// Two deliberate departures from the strict server's usual shape. First,
+// expected errors (not found, name taken, precondition failed, ...) are
+// returned as Go errors and rendered by the one error handler (problem.go)
+// rather than as typed 4xx response objects: the same failures also arise in
+// middleware, the validator and the router, where no typed response exists,
+// and one table keeps their problem bodies identical wherever they arise.
+// Second, the hottest success responses are encoded by hand (fastjson.go),
+// from the generated types, never from store types.
 package server
 
 import (
