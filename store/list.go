@@ -89,19 +89,22 @@ func encodeCursor(c cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// errMalformedCursor is the error for a cursor the store did not write.
+var errMalformedCursor = invalid("cursor", "is malformed")
+
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil || c.Page < 1 || c.Page > math.MaxInt32 {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	if u, err := uuid.Parse(c.UUID); err != nil || u.String() != c.UUID {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	return c, nil
 }
@@ -129,7 +132,7 @@ func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, e
 			return Page{}, err
 		}
 		if c.Query != fp || len(c.Keys) != len(sorts) {
-			return Page{}, fmt.Errorf("%w: cursor belongs to a different sort or q", ErrInvalid)
+			return Page{}, invalid("cursor", "belongs to a different sort or q")
 		}
 		if ksWhere, ksArgs, err = keyset(sorts, c); err != nil {
 			return Page{}, err
@@ -285,22 +288,22 @@ func keyset(sorts []Sort, c cursor) (string, []any, error) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+			return "", nil, errMalformedCursor
 		}
 		switch x := v.(type) {
 		case string:
 			if s.Field != SortName {
-				return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+				return "", nil, errMalformedCursor
 			}
 			vals[i] = x
 		case json.Number:
 			n, err := x.Int64()
 			if err != nil || s.Field == SortName {
-				return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+				return "", nil, errMalformedCursor
 			}
 			vals[i] = n
 		default:
-			return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+			return "", nil, errMalformedCursor
 		}
 	}
 	op := func(s Sort) string {

@@ -1,6 +1,13 @@
 // Package store persists groups, API keys and idempotency records with GORM on
 // SQLite (the embedded default) or Postgres. It speaks in its own types and
-// sentinel errors; nothing of GORM or of the HTTP API leaves it.
+// errors (errors.go); nothing of GORM or of the HTTP API leaves it.
+//
+// The package reads as a portable core and SQLite accelerators. The core
+// (store.go, errors.go, groups.go, list.go, idempotency.go, keys.go,
+// migrate.go, batcher.go) is plain SQL that runs on both databases. The
+// sqlite_*.go files hold what only SQLite needs or can do (rids, the FTS5
+// trigram index, offset samples and generation-tagged caches) behind the
+// accelerator interface; Postgres uses the portable implementation.
 package store
 
 import (
@@ -21,28 +28,6 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-)
-
-// Sentinel errors. Callers test them with errors.Is; they are wrapped with
-// the offending value where one exists.
-var (
-	// ErrNotFound: no such row in the caller's organization.
-	ErrNotFound = errors.New("not found")
-	// ErrNameTaken: another group of the organization has the same normalized name.
-	ErrNameTaken = errors.New("name already used")
-	// ErrPreconditionFailed: the row's version does not match the caller's condition.
-	ErrPreconditionFailed = errors.New("precondition failed")
-	// ErrInvalid: an input the store cannot use (blank name, malformed cursor, ...).
-	ErrInvalid = errors.New("invalid")
-	// ErrUnavailable: the database cannot be reached or cannot be written.
-	ErrUnavailable = errors.New("database unavailable")
-	// ErrNotWritable comes with ErrUnavailable when the database answers but
-	// refuses writes: a read-only file or database, or a full disk.
-	ErrNotWritable = errors.New("database cannot be written")
-	// ErrIdempotencyInFlight: another request with the same idempotency key is still running.
-	ErrIdempotencyInFlight = errors.New("idempotency key in flight")
-	// ErrIdempotencyMismatch: the idempotency key was used with a different request.
-	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )
 
 // Dialect names the database engine behind a DB.
