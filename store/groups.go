@@ -143,13 +143,12 @@ func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 // terms into a new segment.
 func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 	cols, width := groupColumns, 8
-	var rids []int64
-	if db.dialect == SQLite {
-		var err error
-		if rids, err = assignRIDs(tx, rows); err != nil {
-			return nil, err
-		}
-		cols, width = "rid, "+groupColumns, 9
+	col, keys, err := db.accel.insertKeys(tx, rows)
+	if err != nil {
+		return nil, err
+	}
+	if col != "" {
+		cols, width = col+", "+groupColumns, 9
 	}
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO groups (" + cols + ") VALUES ")
@@ -158,9 +157,9 @@ func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		if rids != nil {
+		if keys != nil {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, rids[i])
+			args = append(args, keys[i])
 		} else {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 		}
