@@ -67,51 +67,6 @@ type Page struct {
 	Next string
 }
 
-// cursor is the decoded form of an opaque page cursor: the sort keys of the
-// last row of a page, the page number it leads to, and a fingerprint of the
-// query it belongs to.
-type cursor struct {
-	Keys  []json.RawMessage `json:"k"`
-	UUID  string            `json:"u"`
-	Page  int               `json:"p"`
-	Query string            `json:"f"`
-}
-
-func queryFingerprint(sorts []Sort, q string) string {
-	h := sha256.New()
-	for _, s := range sorts {
-		fmt.Fprintf(h, "%s:%t;", s.Field, s.Desc)
-	}
-	h.Write([]byte{0})
-	h.Write([]byte(q))
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
-}
-
-func encodeCursor(c cursor) string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// errMalformedCursor is the error for a cursor the store did not write.
-var errMalformedCursor = invalid("cursor", "is malformed")
-
-func decodeCursor(s string) (cursor, error) {
-	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return c, errMalformedCursor
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil || c.Page < 1 || c.Page > math.MaxInt32 {
-		return c, errMalformedCursor
-	}
-	if u, err := uuid.Parse(c.UUID); err != nil || u.String() != c.UUID {
-		return c, errMalformedCursor
-	}
-	return c, nil
-}
-
 // ListGroups returns one page of org's groups. Returns *InvalidError (Field
 // "cursor") for a malformed cursor or one that belongs to another sort or
 // filter.
@@ -229,6 +184,51 @@ func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow
 	}
 	total, err := db.count(ctx, q, pq.org, pq.key, filter, args)
 	return rows, total, err
+}
+
+// cursor is the decoded form of an opaque page cursor: the sort keys of the
+// last row of a page, the page number it leads to, and a fingerprint of the
+// query it belongs to.
+type cursor struct {
+	Keys  []json.RawMessage `json:"k"`
+	UUID  string            `json:"u"`
+	Page  int               `json:"p"`
+	Query string            `json:"f"`
+}
+
+func queryFingerprint(sorts []Sort, q string) string {
+	h := sha256.New()
+	for _, s := range sorts {
+		fmt.Fprintf(h, "%s:%t;", s.Field, s.Desc)
+	}
+	h.Write([]byte{0})
+	h.Write([]byte(q))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
+}
+
+func encodeCursor(c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// errMalformedCursor is the error for a cursor the store did not write.
+var errMalformedCursor = invalid("cursor", "is malformed")
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, errMalformedCursor
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil || c.Page < 1 || c.Page > math.MaxInt32 {
+		return c, errMalformedCursor
+	}
+	if u, err := uuid.Parse(c.UUID); err != nil || u.String() != c.UUID {
+		return c, errMalformedCursor
+	}
+	return c, nil
 }
 
 // orderBy is the ORDER BY of sorts: names are unique per organization, so
