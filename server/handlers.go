@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -120,9 +119,6 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 		}
 	}
 	page, err := s.store.ListGroups(ctx, Org(ctx), lq)
-	if errors.Is(err, store.ErrInvalid) {
-		return nil, validationError(storeDetail(err), api.ProblemFieldError{Parameter: ptr("cursor"), Detail: storeDetail(err)})
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -158,30 +154,57 @@ func (s *Server) CreateGroup(ctx context.Context, req gen.CreateGroupRequestObje
 	return groupResponse{g: toAPI(g), etag: etag(g.Version), location: location(g.UUID)}, nil
 }
 
-// createIdempotent runs a create at most once per Idempotency-Key and
-// replays the stored outcome, byte for byte, to retries.
+// createIdempotent runs a create at most once per Idempotency-Key. The store
+// records the outcome in its own terms (the group as created, or the name
+// conflict); first answers and replays are rendered from it by the same
+// code as a plain create, and a replay also repeats the first request's path
+// and id (kept in the record's opaque Meta), so it is byte for byte the
+// first answer.
 func (s *Server) createIdempotent(ctx context.Context, key string, in store.NewGroup) (gen.CreateGroupResponseObject, error) {
 	instance, _ := ctx.Value(instanceKey).(string)
-	render := func(g store.Group, err error) (store.Outcome, bool) {
-		if err == nil {
-			body, _ := json.Marshal(toAPI(g))
-			return store.Outcome{Status: http.StatusCreated, Body: append(body, '\n'),
-				Location: location(g.UUID), ETag: etag(g.Version)}, true
-		}
-		if errors.Is(err, store.ErrNameTaken) {
-			ae := toProblem(err)
-			p := api.Problem{Type: problemType(ae.code), Title: http.StatusText(ae.status), Status: int32(ae.status),
-				Detail: ae.detail, Instance: instance, Code: ae.code, RequestId: RequestID(ctx)}
-			body, _ := json.Marshal(p)
-			return store.Outcome{Status: ae.status, Body: append(body, '\n')}, true
-		}
-		return store.Outcome{}, false
-	}
-	out, replayed, err := s.store.CreateGroupIdempotent(ctx, Org(ctx), key, fingerprint(in), in, render)
+	meta, _ := json.Marshal(replayMeta{Instance: instance, RequestID: RequestID(ctx)})
+	out, err := s.store.CreateGroupIdempotent(ctx, Org(ctx), store.IdempotentCreate{
+		Key: key, Fingerprint: fingerprint(in), Meta: meta, Group: in})
 	if err != nil {
 		return nil, err
 	}
-	return storedResponse{out: out, replayed: replayed}, nil
+	var resp gen.CreateGroupResponseObject
+	switch out.Kind {
+	case store.OutcomeCreated:
+		// The same response as CreateGroup's.
+		resp = groupResponse{g: out.Group, etag: etag(out.Group.Version), location: location(out.Group.UUID)}
+	case store.OutcomeRendered:
+		resp = storedResponse{out: *out.Rendered}
+	default: // store.OutcomeNameTaken
+		if !out.Replayed {
+			return nil, out.Err
+		}
+		var m replayMeta
+		_ = json.Unmarshal(out.Meta, &m)
+		ae := *toProblem(out.Err)
+		ae.instance, ae.requestID = m.Instance, m.RequestID
+		ae.headers = map[string]string{"Idempotent-Replayed": "true"}
+		return nil, &ae
+	}
+	if out.Replayed {
+		resp = replayedResponse{resp}
+	}
+	return resp, nil
+}
+
+// replayMeta is what a replay needs of the first request beyond the
+// outcome: the path and request id its problem body names.
+type replayMeta struct {
+	Instance  string `json:"instance"`
+	RequestID string `json:"requestId"`
+}
+
+// replayedResponse marks a response as the replay of a recorded outcome.
+type replayedResponse struct{ gen.CreateGroupResponseObject }
+
+func (r replayedResponse) VisitCreateGroupResponse(w http.ResponseWriter) error {
+	w.Header().Set("Idempotent-Replayed", "true")
+	return r.CreateGroupResponseObject.VisitCreateGroupResponse(w)
 }
 
 // fingerprint identifies a create request's content for Idempotency-Key
@@ -198,10 +221,10 @@ func fingerprint(in store.NewGroup) []byte {
 	return h.Sum(nil)
 }
 
-// storedResponse writes an idempotency outcome exactly as it was stored.
+// storedResponse writes a response rendered and recorded by a version
+// before store schema 3, exactly as it was recorded.
 type storedResponse struct {
-	out      store.Outcome
-	replayed bool
+	out store.RenderedResponse
 }
 
 func (r storedResponse) VisitCreateGroupResponse(w http.ResponseWriter) error {
@@ -216,9 +239,7 @@ func (r storedResponse) VisitCreateGroupResponse(w http.ResponseWriter) error {
 	if r.out.ETag != "" {
 		h.Set("ETag", r.out.ETag)
 	}
-	if r.replayed {
-		h.Set("Idempotent-Replayed", "true")
-	}
+	h.Set("Idempotent-Replayed", "true")
 	w.WriteHeader(r.out.Status)
 	_, err := bytes.NewReader(r.out.Body).WriteTo(w)
 	return err

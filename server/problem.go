@@ -25,6 +25,10 @@ type apiError struct {
 	errors  []api.ProblemFieldError
 	headers map[string]string
 	cause   error
+	// instance and requestID, when set, replace the current request's path
+	// and id in the problem body: a replayed idempotent outcome repeats
+	// those of the request that first produced it.
+	instance, requestID string
 }
 
 func (e *apiError) Error() string {
@@ -55,17 +59,40 @@ func unavailableError(cause error) *apiError {
 }
 
 // toProblem maps any error to its HTTP rendering. It is the only place that
-// knows which status each failure gets.
+// knows which status each failure gets, and it reads the facts of a store
+// error from its type (errors.As), never from its message:
+//
+//	store error                      status  code                     detail
+//	*store.NotFoundError             404     NOT_FOUND                "<kind> <id> not found"
+//	*store.NameTakenError            409     NAME_CONFLICT            names the name
+//	*store.InvalidError              400     VALIDATION_ERROR         "<field> <reason>", errors[] names the field
+//	store.ErrPreconditionFailed      412     PRECONDITION_FAILED      fixed
+//	store.ErrIdempotencyInFlight     409     IDEMPOTENCY_IN_FLIGHT    fixed
+//	store.ErrIdempotencyMismatch     422     IDEMPOTENCY_KEY_REUSED   fixed
+//	store.ErrUnavailable, ctx errors 503     SERVICE_UNAVAILABLE      fixed (Retry-After)
+//	anything else                    500     INTERNAL                 fixed; the error is logged, never sent
 func toProblem(err error) *apiError {
-	var ae *apiError
-	var he *echo.HTTPError
+	var (
+		ae *apiError
+		he *echo.HTTPError
+		nf *store.NotFoundError
+		nt *store.NameTakenError
+		ie *store.InvalidError
+	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, store.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: api.NOTFOUND, detail: storeDetail(err), cause: err}
-	case errors.Is(err, store.ErrNameTaken):
-		return &apiError{status: http.StatusConflict, code: api.NAMECONFLICT, detail: storeDetail(err), cause: err}
+	case errors.As(err, &nf):
+		return &apiError{status: http.StatusNotFound, code: api.NOTFOUND, detail: nf.Kind + " " + nf.ID + " not found", cause: err}
+	case errors.As(err, &nt):
+		return &apiError{status: http.StatusConflict, code: api.NAMECONFLICT,
+			detail: fmt.Sprintf("a group named %q already exists in this organization", nt.Name), cause: err}
+	case errors.As(err, &ie):
+		detail := ie.Field + " " + ie.Reason
+		fe := storeFields[ie.Field]
+		fe.Detail = detail
+		return &apiError{status: http.StatusBadRequest, code: api.VALIDATIONERROR, detail: detail,
+			errors: []api.ProblemFieldError{fe}, cause: err}
 	case errors.Is(err, store.ErrPreconditionFailed):
 		return &apiError{status: http.StatusPreconditionFailed, code: api.PRECONDITIONFAILED,
 			detail: "If-Match does not match the group's current ETag; nothing was changed", cause: err}
@@ -75,8 +102,6 @@ func toProblem(err error) *apiError {
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		return &apiError{status: http.StatusUnprocessableEntity, code: api.IDEMPOTENCYKEYREUSED,
 			detail: "this Idempotency-Key was already used with a different request body", cause: err}
-	case errors.Is(err, store.ErrInvalid):
-		return &apiError{status: http.StatusBadRequest, code: api.VALIDATIONERROR, detail: storeDetail(err), cause: err}
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return unavailableError(err)
 	case errors.As(err, &he):
@@ -87,20 +112,11 @@ func toProblem(err error) *apiError {
 	}
 }
 
-// storeDetail turns "name already used: \"Finance\"" into a client-facing sentence.
-func storeDetail(err error) string {
-	switch {
-	case errors.Is(err, store.ErrNameTaken):
-		_, name, _ := strings.Cut(err.Error(), ": ")
-		return fmt.Sprintf("a group named %s already exists in this organization", name)
-	case errors.Is(err, store.ErrNotFound):
-		_, what, _ := strings.Cut(err.Error(), ": ")
-		return what + " not found"
-	case errors.Is(err, store.ErrInvalid):
-		_, what, _ := strings.Cut(err.Error(), ": ")
-		return what
-	}
-	return err.Error()
+// storeFields locates the store's input fields (store.InvalidError.Field)
+// in a request, for the problem's errors array.
+var storeFields = map[string]api.ProblemFieldError{
+	"cursor": {Parameter: ptr("cursor")},
+	"name":   {Pointer: ptr("/name")},
 }
 
 func fromEchoError(he *echo.HTTPError) *apiError {
@@ -146,6 +162,9 @@ func problemFor(ae *apiError, r *http.Request) api.Problem {
 		Instance:  r.URL.EscapedPath(),
 		Code:      ae.code,
 		RequestId: RequestID(r.Context()),
+	}
+	if ae.instance != "" {
+		p.Instance, p.RequestId = ae.instance, ae.requestID
 	}
 	if len(ae.errors) > 0 {
 		errs := ae.errors

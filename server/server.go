@@ -30,13 +30,23 @@ import (
 )
 
 // GroupStore is what the handlers need from the store. Its errors are the
-// store's sentinels (store.ErrNotFound, store.ErrNameTaken, ...).
+// store's (store.NotFoundError, store.NameTakenError, store.InvalidError,
+// store.ErrUnavailable, ...), which toProblem maps to HTTP; *store.DB
+// implements it and documents each method's contract.
 type GroupStore interface {
+	// CreateGroup returns *store.NameTakenError if the name is taken.
 	CreateGroup(ctx context.Context, org string, in store.NewGroup) (store.Group, error)
-	CreateGroupIdempotent(ctx context.Context, org, key string, fingerprint []byte, in store.NewGroup, render store.Render) (store.Outcome, bool, error)
+	// CreateGroupIdempotent records the create's outcome (the group, or a
+	// *store.NameTakenError) under the key, or returns the recorded one.
+	CreateGroupIdempotent(ctx context.Context, org string, in store.IdempotentCreate) (store.Outcome, error)
+	// GetGroup returns *store.NotFoundError if there is no such group.
 	GetGroup(ctx context.Context, org, id string) (store.Group, error)
+	// ListGroups returns *store.InvalidError (Field "cursor") for a bad cursor.
 	ListGroups(ctx context.Context, org string, q store.ListQuery) (store.Page, error)
+	// UpdateGroup returns *store.NotFoundError, *store.NameTakenError or
+	// store.ErrPreconditionFailed.
 	UpdateGroup(ctx context.Context, org, id string, ch store.Changes, cond *store.Condition) (store.Group, error)
+	// DeleteGroup returns *store.NotFoundError or store.ErrPreconditionFailed.
 	DeleteGroup(ctx context.Context, org, id string, cond *store.Condition) error
 	Ping(ctx context.Context) error
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -165,7 +164,7 @@ func (b *batcher) commit(batch []*createReq) {
 			if ok[i] {
 				counts[r.row.Org]++
 			} else {
-				r.err = fmt.Errorf("%w: %q", ErrNameTaken, r.row.Name)
+				r.err = &NameTakenError{Name: r.row.Name}
 			}
 		}
 		for org, n := range counts {

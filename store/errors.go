@@ -12,6 +12,75 @@ import (
 	"gorm.io/gorm"
 )
 
+// The store's error vocabulary. Expected failures that carry a fact are typed
+// (*NotFoundError, *NameTakenError, *InvalidError): callers read the fact
+// with errors.As, never from the message. Each type also matches its
+// sentinel with errors.Is, so callers that only need the class test that.
+// Unexpected errors (bugs, driver errors the store does not recognize) pass
+// through unchanged.
+var (
+	// ErrNotFound: no such row in the caller's organization. *NotFoundError
+	// matches it.
+	ErrNotFound = errors.New("not found")
+	// ErrNameTaken: another group of the organization has the same
+	// normalized name. *NameTakenError matches it.
+	ErrNameTaken = errors.New("name already used")
+	// ErrPreconditionFailed: the row's version does not match the caller's condition.
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrInvalid: an input the store cannot use (blank name, malformed
+	// cursor, ...). *InvalidError matches it.
+	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: the database cannot be reached or cannot be written.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrNotWritable comes with ErrUnavailable when the database answers but
+	// refuses writes: a read-only file or database, or a full disk.
+	ErrNotWritable = errors.New("database cannot be written")
+	// ErrIdempotencyInFlight: another request with the same idempotency key is still running.
+	ErrIdempotencyInFlight = errors.New("idempotency key in flight")
+	// ErrIdempotencyMismatch: the idempotency key was used with a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+)
+
+// NotFoundError says that the Kind (for example "group") with ID does not
+// exist in the caller's organization. It matches ErrNotFound.
+type NotFoundError struct {
+	Kind string
+	// ID is the identifier as the caller gave it.
+	ID string
+}
+
+func (e *NotFoundError) Error() string { return e.Kind + " " + e.ID + " not found" }
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// NameTakenError says that another group of the organization already has a
+// name with the same NameKey. Name is the (trimmed) name that was asked for.
+// It matches ErrNameTaken.
+type NameTakenError struct {
+	Name string
+}
+
+func (e *NameTakenError) Error() string { return fmt.Sprintf("name already used: %q", e.Name) }
+
+// Is makes errors.Is(err, ErrNameTaken) hold.
+func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
+
+// InvalidError says that an input cannot be used. Field names the input
+// ("name", "cursor", "organization"); Reason completes a sentence that
+// starts with it ("is malformed"). It matches ErrInvalid.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return e.Field + " " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalid) hold.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(field, reason string) error { return &InvalidError{Field: field, Reason: reason} }
+
 // translate turns driver errors into the store's vocabulary. Errors it does
 // not recognize pass through unchanged and become 500s upstream.
 func translate(err error) error {
@@ -19,7 +88,8 @@ func translate(err error) error {
 		return nil
 	}
 	if isUniqueViolation(err) {
-		return fmt.Errorf("%w", ErrNameTaken)
+		// The caller knows the name and returns *NameTakenError.
+		return ErrNameTaken
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

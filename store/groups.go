@@ -57,15 +57,15 @@ func NameKey(name string) string {
 	return norm.NFC.String(folder.String(norm.NFC.String(name)))
 }
 
-// CleanName trims leading and trailing Unicode whitespace and reports
-// ErrInvalid when nothing remains.
+// CleanName trims leading and trailing Unicode whitespace. Returns
+// *InvalidError (Field "name") when nothing remains or the name is not UTF-8.
 func CleanName(name string) (string, error) {
 	n := strings.TrimFunc(name, unicode.IsSpace)
 	if n == "" {
-		return "", fmt.Errorf("%w: name must not be blank", ErrInvalid)
+		return "", invalid("name", "must not be blank")
 	}
 	if !utf8.ValidString(n) {
-		return "", fmt.Errorf("%w: name must be valid UTF-8", ErrInvalid)
+		return "", invalid("name", "must be valid UTF-8")
 	}
 	return n, nil
 }
@@ -98,8 +98,9 @@ type NewGroup struct {
 }
 
 // CreateGroup stores a new group in org. Concurrent creates are committed
-// together in one transaction (group commit). Returns ErrNameTaken if the
-// normalized name is used in org, ErrInvalid for a blank name.
+// together in one transaction (group commit). Returns *NameTakenError if
+// the normalized name is used in org, *InvalidError for a blank name, an
+// error matching ErrUnavailable when the database cannot be written.
 func (db *DB) CreateGroup(ctx context.Context, org string, in NewGroup) (Group, error) {
 	row, err := db.newRow(org, in)
 	if err != nil {
@@ -122,7 +123,7 @@ func (db *DB) newRow(org string, in NewGroup) (groupRow, error) {
 		Description: in.Description, CreatedAt: now, UpdatedAt: now, Version: 1}, nil
 }
 
-// insertRow inserts one group inside tx. It reports ErrNameTaken instead of
+// insertRow inserts one group inside tx. It reports *NameTakenError instead of
 // failing the transaction, so one conflict never aborts a whole batch.
 func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 	ok, err := db.insertRows(tx, []groupRow{r})
@@ -130,7 +131,7 @@ func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 		return err
 	}
 	if !ok[0] {
-		return fmt.Errorf("%w: %q", ErrNameTaken, r.Name)
+		return &NameTakenError{Name: r.Name}
 	}
 	return nil
 }
@@ -142,13 +143,12 @@ func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 // terms into a new segment.
 func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 	cols, width := groupColumns, 8
-	var rids []int64
-	if db.dialect == SQLite {
-		var err error
-		if rids, err = assignRIDs(tx, rows); err != nil {
-			return nil, err
-		}
-		cols, width = "rid, "+groupColumns, 9
+	col, keys, err := db.accel.insertKeys(tx, rows)
+	if err != nil {
+		return nil, err
+	}
+	if col != "" {
+		cols, width = col+", "+groupColumns, 9
 	}
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO groups (" + cols + ") VALUES ")
@@ -157,9 +157,9 @@ func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		if rids != nil {
+		if keys != nil {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, rids[i])
+			args = append(args, keys[i])
 		} else {
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 		}
@@ -186,14 +186,15 @@ func addCount(tx *gorm.DB, org string, delta int64) error {
 		ON CONFLICT (org) DO UPDATE SET n = group_counts.n + excluded.n`, org, delta).Error)
 }
 
-// GetGroup returns the group uuid of org, or ErrNotFound.
+// GetGroup returns the group uuid of org. Returns *NotFoundError if org has
+// no such group.
 func (db *DB) GetGroup(ctx context.Context, org, id string) (Group, error) {
 	rows, err := db.queryGroups(ctx, db.rsql, 1, `SELECT `+groupColumns+` FROM groups WHERE org = ? AND uuid = ?`, org, canonicalUUID(id))
 	if err != nil {
 		return Group{}, err
 	}
 	if len(rows) == 0 {
-		return Group{}, fmt.Errorf("%w: group %s", ErrNotFound, id)
+		return Group{}, &NotFoundError{Kind: "group", ID: id}
 	}
 	return rows[0].group(), nil
 }
@@ -209,15 +210,18 @@ type Changes struct {
 // UpdateGroup applies changes to the group uuid of org when cond holds, in
 // one statement that checks the version and writes, so the check cannot race
 // with another writer. A change that alters nothing leaves updated_at and
-// version as they were. Returns ErrNotFound, ErrPreconditionFailed,
-// ErrNameTaken or ErrInvalid.
+// version as they were. Returns *NotFoundError if org has no such group,
+// ErrPreconditionFailed (wrapped) if cond does not hold, *NameTakenError if
+// the new name is used by another group of org, *InvalidError for a blank
+// name.
 func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond *Condition) (Group, error) {
 	id = canonicalUUID(id)
 	var sets, diffs []string
 	var setArgs, diffArgs []any
+	var name string
 	if ch.Name != nil {
-		name, err := CleanName(*ch.Name)
-		if err != nil {
+		var err error
+		if name, err = CleanName(*ch.Name); err != nil {
 			return Group{}, err
 		}
 		sets = append(sets, "name = ?", "name_key = ?")
@@ -241,7 +245,7 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 		if err := db.w.WithContext(ctx).Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error; err != nil {
 			err = translate(err)
 			if errors.Is(err, ErrNameTaken) {
-				return Group{}, fmt.Errorf("%w: %q", ErrNameTaken, *ch.Name)
+				return Group{}, &NameTakenError{Name: name}
 			}
 			return Group{}, err
 		}
@@ -270,7 +274,7 @@ func (db *DB) getForWrite(ctx context.Context, org, id string) (Group, error) {
 		return Group{}, translate(err)
 	}
 	if len(rows) == 0 {
-		return Group{}, fmt.Errorf("%w: group %s", ErrNotFound, id)
+		return Group{}, &NotFoundError{Kind: "group", ID: id}
 	}
 	return rows[0].group(), nil
 }
@@ -286,7 +290,8 @@ func withCondition(q string, args []any, cond *Condition) (string, []any) {
 }
 
 // DeleteGroup deletes the group uuid of org when cond holds, in one statement.
-// Returns ErrNotFound or ErrPreconditionFailed.
+// Returns *NotFoundError if org has no such group, ErrPreconditionFailed
+// (wrapped) if cond does not hold.
 func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) error {
 	id = canonicalUUID(id)
 	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -301,7 +306,7 @@ func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) 
 				return translate(err)
 			}
 			if n == 0 {
-				return fmt.Errorf("%w: group %s", ErrNotFound, id)
+				return &NotFoundError{Kind: "group", ID: id}
 			}
 			return fmt.Errorf("%w: group %s", ErrPreconditionFailed, id)
 		}

@@ -54,10 +54,10 @@ func hashKey(secret string) []byte {
 }
 
 // CreateAPIKey creates a key for org and returns it with the secret, which
-// exists nowhere else afterwards. Returns ErrInvalid for a malformed org slug.
+// exists nowhere else afterwards. Returns *InvalidError (Field "organization") for a malformed org slug.
 func (db *DB) CreateAPIKey(ctx context.Context, org, label string) (APIKey, string, error) {
 	if !ValidOrg(org) {
-		return APIKey{}, "", fmt.Errorf("%w: organization %q must match %s", ErrInvalid, org, orgPattern)
+		return APIKey{}, "", invalid("organization", fmt.Sprintf("%q must match %s", org, orgPattern))
 	}
 	var idb [6]byte
 	var sb [32]byte
@@ -98,7 +98,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, org string) ([]APIKey, error) {
 }
 
 // RevokeAPIKey revokes the key given by its id or by its whole secret.
-// Returns ErrNotFound when no such key exists; revoking twice is harmless.
+// Returns *NotFoundError when no such key exists; revoking twice is harmless.
 func (db *DB) RevokeAPIKey(ctx context.Context, idOrSecret string) (APIKey, error) {
 	id := idOrSecret
 	if m := keyPattern.FindStringSubmatch(idOrSecret); m != nil {
@@ -110,7 +110,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, idOrSecret string) (APIKey, erro
 		return APIKey{}, translate(res.Error)
 	}
 	if res.RowsAffected == 0 || (id != idOrSecret && subtle.ConstantTimeCompare(row.SecretHash, hashKey(idOrSecret)) != 1) {
-		return APIKey{}, fmt.Errorf("%w: key %s", ErrNotFound, id)
+		return APIKey{}, &NotFoundError{Kind: "key", ID: id}
 	}
 	if row.RevokedAt == nil {
 		now := db.nowMillis()

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 )
 
 // SortField is a property groups can be ordered by.
@@ -64,6 +67,125 @@ type Page struct {
 	Next string
 }
 
+// ListGroups returns one page of org's groups. Returns *InvalidError (Field
+// "cursor") for a malformed cursor or one that belongs to another sort or
+// filter.
+func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, error) {
+	pq, err := newPageQuery(org, lq)
+	if err != nil {
+		return Page{}, err
+	}
+	rows, total, err := db.accel.listRows(ctx, pq)
+	if err != nil {
+		return Page{}, err
+	}
+	return pq.page(rows, total), nil
+}
+
+// pageQuery is a ListQuery resolved against its cursor: what every way of
+// finding a page needs.
+type pageQuery struct {
+	org   string
+	sorts []Sort
+	// key is the NameKey of the search fragment, "" without one.
+	key string
+	// fp is the fingerprint of the sort and search (queryFingerprint).
+	fp     string
+	size   int
+	number int
+	offset int64
+	// after is the keyset condition of the cursor ("" without one).
+	after     string
+	afterArgs []any
+}
+
+func newPageQuery(org string, lq ListQuery) (pageQuery, error) {
+	pq := pageQuery{org: org, sorts: lq.Sort, size: lq.Size, number: lq.Page,
+		offset: int64(lq.Page) * int64(lq.Size)}
+	if len(pq.sorts) == 0 {
+		pq.sorts = []Sort{{Field: SortCreatedAt}}
+	}
+	if lq.Q != "" {
+		pq.key = NameKey(lq.Q)
+	}
+	pq.fp = queryFingerprint(pq.sorts, pq.key)
+	if lq.Cursor != "" {
+		c, err := decodeCursor(lq.Cursor)
+		if err != nil {
+			return pageQuery{}, err
+		}
+		if c.Query != pq.fp || len(c.Keys) != len(pq.sorts) {
+			return pageQuery{}, invalid("cursor", "belongs to a different sort or q")
+		}
+		if pq.after, pq.afterArgs, err = keyset(pq.sorts, c); err != nil {
+			return pageQuery{}, err
+		}
+		pq.number, pq.offset = c.Page, 0
+	}
+	return pq, nil
+}
+
+// page builds the Page from up to size+1 rows (the extra row says that a
+// next page exists) and the number of groups matching the filter.
+func (pq pageQuery) page(rows []groupRow, total int64) Page {
+	p := Page{Number: pq.number, Total: total, Groups: make([]Group, 0, min(len(rows), pq.size))}
+	for i, r := range rows {
+		if i == pq.size {
+			break
+		}
+		p.Groups = append(p.Groups, r.group())
+	}
+	if len(rows) > pq.size {
+		c := cursorAt(rows[pq.size-1], pq.sorts)
+		c.Page, c.Query = pq.number+1, pq.fp
+		p.Next = encodeCursor(c)
+	}
+	return p
+}
+
+// accelerator is what a dialect adds to the portable queries: portable
+// (Postgres) adds nothing, sqliteAccel (sqlite_accel.go) the rids, the
+// full-text index, offset samples and generation caches.
+type accelerator interface {
+	// insertKeys returns an extra column and its value for each of rows,
+	// which are about to be inserted in tx; col is "" for none.
+	insertKeys(tx *gorm.DB, rows []groupRow) (col string, vals []int64, err error)
+	// listRows returns up to pq.size+1 rows of the page pq describes and
+	// the number of groups matching its filter.
+	listRows(ctx context.Context, pq pageQuery) ([]groupRow, int64, error)
+}
+
+// portable is the accelerator that adds nothing.
+type portable struct{ db *DB }
+
+func (portable) insertKeys(*gorm.DB, []groupRow) (string, []int64, error) { return "", nil, nil }
+
+func (p portable) listRows(ctx context.Context, pq pageQuery) ([]groupRow, int64, error) {
+	return p.db.pageRows(ctx, p.db.rsql, pq)
+}
+
+// pageRows is the portable page query, run through q: one SELECT in the
+// requested order (after the cursor, or from the offset) and the count of
+// the filter.
+func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow, int64, error) {
+	filter, args := "org = ?", []any{pq.org}
+	if pq.key != "" {
+		w, a := db.matchName(pq.key)
+		filter, args = filter+" AND "+w, append(args, a...)
+	}
+	where, whereArgs := filter, append([]any(nil), args...)
+	if pq.after != "" {
+		where, whereArgs = where+" AND "+pq.after, append(whereArgs, pq.afterArgs...)
+	}
+	rows, err := db.queryGroups(ctx, q, min(pq.size+1, 128), `SELECT `+groupColumns+` FROM groups WHERE `+where+
+		` ORDER BY `+orderBy(pq.sorts)+` LIMIT ? OFFSET ?`, append(whereArgs, pq.size+1, pq.offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	total, err := db.count(ctx, q, pq.org, pq.key, filter, args)
+	return rows, total, err
+}
+
 // cursor is the decoded form of an opaque page cursor: the sort keys of the
 // last row of a page, the page number it leads to, and a fingerprint of the
 // query it belongs to.
@@ -89,142 +211,24 @@ func encodeCursor(c cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// errMalformedCursor is the error for a cursor the store did not write.
+var errMalformedCursor = invalid("cursor", "is malformed")
+
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil || c.Page < 1 || c.Page > math.MaxInt32 {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	if u, err := uuid.Parse(c.UUID); err != nil || u.String() != c.UUID {
-		return c, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+		return c, errMalformedCursor
 	}
 	return c, nil
-}
-
-// ListGroups returns one page of org's groups. Returns ErrInvalid for a
-// malformed cursor or one that belongs to another sort or filter.
-func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, error) {
-	sorts := lq.Sort
-	if len(sorts) == 0 {
-		sorts = []Sort{{Field: SortCreatedAt}}
-	}
-	key := ""
-	if lq.Q != "" {
-		key = NameKey(lq.Q)
-	}
-	fp := queryFingerprint(sorts, key)
-
-	number := lq.Page
-	offset := int64(lq.Page) * int64(lq.Size)
-	var ksWhere string
-	var ksArgs []any
-	if lq.Cursor != "" {
-		c, err := decodeCursor(lq.Cursor)
-		if err != nil {
-			return Page{}, err
-		}
-		if c.Query != fp || len(c.Keys) != len(sorts) {
-			return Page{}, fmt.Errorf("%w: cursor belongs to a different sort or q", ErrInvalid)
-		}
-		if ksWhere, ksArgs, err = keyset(sorts, c); err != nil {
-			return Page{}, err
-		}
-		number, offset = c.Page, 0
-	}
-
-	// On SQLite, a search or a deep offset page runs as one read
-	// transaction that first reads the organization's generation: what it
-	// reuses from earlier requests (cache.go) is valid for exactly the
-	// snapshot it reads the page from.
-	var q querier = db.rsql
-	indexed := db.dialect == SQLite && key != "" && indexable(key)
-	deep := db.dialect == SQLite && key == "" && ksWhere == "" && offset >= minSampledOffset
-	var gen int64
-	if indexed || deep {
-		tx, err := db.rsql.BeginTx(ctx, nil)
-		if err != nil {
-			return Page{}, translate(err)
-		}
-		defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-		q = tx
-		if gen, err = db.orgGen(ctx, q, org); err != nil {
-			return Page{}, err
-		}
-	}
-
-	where := []string{"org = ?"}
-	args := []any{org}
-	var matches, orgTotal int64
-	if indexed {
-		// The count comes from the index (or an earlier request at this
-		// generation) and decides how to find the page (searchRows).
-		var err error
-		if matches, orgTotal, err = db.cachedSearchCounts(ctx, q, org, key, gen); err != nil {
-			return Page{}, err
-		}
-		if matches == 0 {
-			return Page{Number: number, Groups: []Group{}}, nil
-		}
-	} else if key != "" {
-		w, a := db.matchName(key)
-		where = append(where, w)
-		args = append(args, a...)
-	}
-	countWhere, countArgs := strings.Join(where, " AND "), append([]any(nil), args...)
-
-	var rows []groupRow
-	var err error
-	if indexed {
-		rows, err = db.searchRows(ctx, q, org, key, sorts, ksWhere, ksArgs, lq.Size, offset, matches, orgTotal)
-	} else {
-		if ksWhere != "" {
-			where = append(where, ksWhere)
-			args = append(args, ksArgs...)
-		}
-		if deep {
-			w, a, rest, err := db.offsetStart(ctx, q, org, sorts, fp, gen, offset)
-			if err != nil {
-				return Page{}, err
-			}
-			if w != "" {
-				where = append(where, w)
-				args = append(args, a...)
-				offset = rest
-			}
-		}
-		query := `SELECT ` + groupColumns + ` FROM groups WHERE ` + strings.Join(where, " AND ") +
-			` ORDER BY ` + orderBy(sorts) + ` LIMIT ? OFFSET ?`
-		rows, err = db.queryGroups(ctx, q, min(lq.Size+1, 128), query, append(args, lq.Size+1, offset)...)
-	}
-	if err != nil {
-		return Page{}, err
-	}
-
-	total := matches
-	if !indexed {
-		if total, err = db.count(ctx, q, org, key, countWhere, countArgs); err != nil {
-			return Page{}, err
-		}
-	}
-
-	p := Page{Number: number, Total: total, Groups: make([]Group, 0, min(len(rows), lq.Size))}
-	for i, r := range rows {
-		if i == lq.Size {
-			break
-		}
-		p.Groups = append(p.Groups, r.group())
-	}
-	if len(rows) > lq.Size {
-		c := cursorAt(rows[lq.Size-1], sorts)
-		c.Page, c.Query = number+1, fp
-		p.Next = encodeCursor(c)
-	}
-	return p, nil
 }
 
 // orderBy is the ORDER BY of sorts: names are unique per organization, so
@@ -285,22 +289,22 @@ func keyset(sorts []Sort, c cursor) (string, []any, error) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+			return "", nil, errMalformedCursor
 		}
 		switch x := v.(type) {
 		case string:
 			if s.Field != SortName {
-				return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+				return "", nil, errMalformedCursor
 			}
 			vals[i] = x
 		case json.Number:
 			n, err := x.Int64()
 			if err != nil || s.Field == SortName {
-				return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+				return "", nil, errMalformedCursor
 			}
 			vals[i] = n
 		default:
-			return "", nil, fmt.Errorf("%w: cursor is malformed", ErrInvalid)
+			return "", nil, errMalformedCursor
 		}
 	}
 	op := func(s Sort) string {
@@ -336,4 +340,40 @@ func keyset(sorts []Sort, c cursor) (string, []any, error) {
 		bound = first.Field.column() + " <= ?"
 	}
 	return bound + " AND (" + strings.Join(ors, " OR ") + ")", append([]any{vals[0]}, args...), nil
+}
+
+// Name search (ListQuery.Q) is a literal substring match on name_key. Fragments
+// of minIndexedRunes or more go through an index (SQLite: the FTS5 trigram
+// table groups_search; Postgres: a pg_trgm GIN index); shorter ones, which
+// have no complete trigram, scan the organization's names.
+const minIndexedRunes = 3
+
+// indexable reports whether key can be searched through the trigram index.
+// Keys with control characters (which no valid name contains) keep the scan,
+// so the index's query parser never sees them.
+func indexable(key string) bool {
+	if utf8.RuneCountInString(key) < minIndexedRunes {
+		return false
+	}
+	return strings.IndexFunc(key, unicode.IsControl) < 0
+}
+
+// likeContains is a LIKE pattern matching names that contain key literally,
+// with the escape character \.
+func likeContains(key string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(key) + "%"
+}
+
+// matchName is the SQL filter for "name contains key", literally (no LIKE
+// wildcards), on folded names. On SQLite the index is used by searchCount
+// and searchCandidates instead; this is the row-by-row form.
+func (db *DB) matchName(key string) (string, []any) {
+	if db.dialect == Postgres {
+		if indexable(key) {
+			return `name_key LIKE ? ESCAPE '\'`, []any{likeContains(key)}
+		}
+		return "strpos(name_key, ?) > 0", []any{key}
+	}
+	return "instr(name_key, ?) > 0", []any{key}
 }

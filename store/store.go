@@ -1,6 +1,13 @@
 // Package store persists groups, API keys and idempotency records with GORM on
 // SQLite (the embedded default) or Postgres. It speaks in its own types and
-// sentinel errors; nothing of GORM or of the HTTP API leaves it.
+// errors (errors.go); nothing of GORM or of the HTTP API leaves it.
+//
+// The package reads as a portable core and SQLite accelerators. The core
+// (store.go, errors.go, groups.go, list.go, idempotency.go, keys.go,
+// migrate.go, batcher.go) is plain SQL that runs on both databases. The
+// sqlite_*.go files hold what only SQLite needs or can do (rids, the FTS5
+// trigram index, offset samples and generation-tagged caches) behind the
+// accelerator interface; Postgres uses the portable implementation.
 package store
 
 import (
@@ -13,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,28 +29,6 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-)
-
-// Sentinel errors. Callers test them with errors.Is; they are wrapped with
-// the offending value where one exists.
-var (
-	// ErrNotFound: no such row in the caller's organization.
-	ErrNotFound = errors.New("not found")
-	// ErrNameTaken: another group of the organization has the same normalized name.
-	ErrNameTaken = errors.New("name already used")
-	// ErrPreconditionFailed: the row's version does not match the caller's condition.
-	ErrPreconditionFailed = errors.New("precondition failed")
-	// ErrInvalid: an input the store cannot use (blank name, malformed cursor, ...).
-	ErrInvalid = errors.New("invalid")
-	// ErrUnavailable: the database cannot be reached or cannot be written.
-	ErrUnavailable = errors.New("database unavailable")
-	// ErrNotWritable comes with ErrUnavailable when the database answers but
-	// refuses writes: a read-only file or database, or a full disk.
-	ErrNotWritable = errors.New("database cannot be written")
-	// ErrIdempotencyInFlight: another request with the same idempotency key is still running.
-	ErrIdempotencyInFlight = errors.New("idempotency key in flight")
-	// ErrIdempotencyMismatch: the idempotency key was used with a different request.
-	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )
 
 // Dialect names the database engine behind a DB.
@@ -73,14 +59,15 @@ type DB struct {
 	// writer at a time anyway, and one connection avoids SQLITE_BUSY storms and
 	// lets the batcher group many writes into one fsync. On Postgres w == r.
 	w, r *gorm.DB
-	// rsql is r's database/sql pool: hot read paths query it directly (see
-	// fastpath.go).
+	// rsql is r's database/sql pool: hot read paths query it directly
+	// (queryGroups).
 	rsql *sql.DB
 	now  func() time.Time
 	// binds caches queries rewritten to Postgres placeholders.
 	binds sync.Map
-	// caches keeps SQLite search counts and offset samples (cache.go).
-	caches readCaches
+	// accel is the dialect's accelerator: sqliteAccel on SQLite, portable
+	// on Postgres.
+	accel accelerator
 
 	creates *batcher
 }
@@ -153,7 +140,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		}
 	}
 	db.rsql, _ = db.r.DB()
-	db.caches = newReadCaches()
+	db.accel = portable{db}
+	if dialect == SQLite {
+		db.accel = newSQLiteAccel(db)
+	}
 	db.creates = newBatcher(db)
 	return db, nil
 }
@@ -307,3 +297,88 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) nowMillis() int64 { return db.now().UnixMilli() }
+
+// Queries. Ordinary queries go through GORM with SQL text (Raw and Exec).
+// The hot read paths (get, list, search) are the exception: they query
+// database/sql directly and scan into fields by position, because GORM's
+// statement building and reflection-based scanning cost as much CPU as
+// SQLite's own work for a point lookup (in-process profile
+// Server/get in cmd/groupsbench/profile_test.go; README "Performance",
+// "Read paths without reflection").
+
+// stmtCacheSize is how many prepared statements each SQLite connection keeps.
+const stmtCacheSize = "64"
+
+// bind rewrites q's ? placeholders for the dialect: Postgres (pgx) takes
+// $1, $2, ... The queries passed here have no ? inside string literals.
+func (db *DB) bind(q string) string {
+	if db.dialect != Postgres {
+		return q
+	}
+	if b, ok := db.binds.Load(q); ok {
+		return b.(string)
+	}
+	var sb strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			sb.WriteByte('$')
+			sb.WriteString(strconv.Itoa(n))
+			continue
+		}
+		sb.WriteByte(q[i])
+	}
+	b := sb.String()
+	db.binds.Store(q, b)
+	return b
+}
+
+// querier is the reader pool or a read transaction on it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queryGroups runs a SELECT of groupColumns through q; capHint is the
+// number of rows expected.
+func (db *DB) queryGroups(ctx context.Context, q querier, capHint int, query string, args ...any) ([]groupRow, error) {
+	rows, err := q.QueryContext(ctx, db.bind(query), args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := make([]groupRow, 0, capHint)
+	for rows.Next() {
+		var r groupRow
+		if err := rows.Scan(&r.UUID, &r.Org, &r.Name, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.Version); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// queryInts runs a query returning one row of integers through q; a NULL
+// reads as 0 and no row as all zeros.
+func (db *DB) queryInts(ctx context.Context, q querier, dest []*int64, query string, args ...any) error {
+	vals := make([]sql.NullInt64, len(dest))
+	ptrs := make([]any, len(dest))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	err := q.QueryRowContext(ctx, db.bind(query), args...).Scan(ptrs...)
+	if err == sql.ErrNoRows {
+		err = nil
+	}
+	if err != nil {
+		return translate(err)
+	}
+	for i, v := range vals {
+		*dest[i] = v.Int64
+	}
+	return nil
+}

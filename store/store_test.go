@@ -456,11 +456,11 @@ func TestPurgeIdempotencyKeys(t *testing.T) {
 		now := time.Now()
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		db := storetest.Open(t, d, store.Options{Now: clock})
-		render := func(g store.Group, err error) (store.Outcome, bool) {
-			return store.Outcome{Status: 201, Body: []byte(g.UUID)}, err == nil
+		create := func(key, name string) (store.Outcome, error) {
+			return db.CreateGroupIdempotent(ctx, "acme", store.IdempotentCreate{Key: key, Fingerprint: []byte("fp"), Group: store.NewGroup{Name: name}})
 		}
 		for i := range 5 {
-			if _, _, err := db.CreateGroupIdempotent(ctx, "acme", fmt.Sprint("k", i), []byte("fp"), store.NewGroup{Name: fmt.Sprint("g", i)}, render); err != nil {
+			if _, err := create(fmt.Sprint("k", i), fmt.Sprint("g", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -477,9 +477,9 @@ func TestPurgeIdempotencyKeys(t *testing.T) {
 			t.Fatalf("second batch: %d, %v", n, err)
 		}
 		// An expired key is free again: it creates a new group.
-		out, replayed, err := db.CreateGroupIdempotent(ctx, "acme", "k0", []byte("fp"), store.NewGroup{Name: "fresh"}, render)
-		if err != nil || replayed || out.Status != 201 {
-			t.Fatalf("reuse after expiry: %+v %v %v", out, replayed, err)
+		out, err := create("k0", "fresh")
+		if err != nil || out.Replayed || out.Kind != store.OutcomeCreated || out.Group.Name != "fresh" {
+			t.Fatalf("reuse after expiry: %+v %v", out, err)
 		}
 	})
 }

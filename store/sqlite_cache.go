@@ -92,61 +92,51 @@ func (c *lru[V]) put(k cacheKey, v V) {
 	}
 }
 
-// readCaches holds the SQLite-only caches of a DB.
-type readCaches struct {
-	counts  *lru[searchCount]
-	samples *lru[*offsetSamples]
-}
-
-func newReadCaches() readCaches {
-	return readCaches{counts: newLRU[searchCount](maxCachedCounts), samples: newLRU[*offsetSamples](maxCachedSamples)}
-}
-
 // orgGen reads org's generation in the read transaction q.
-func (db *DB) orgGen(ctx context.Context, q querier, org string) (int64, error) {
+func (a *sqliteAccel) orgGen(ctx context.Context, q querier, org string) (int64, error) {
 	var gen int64
-	err := db.queryInts(ctx, q, []*int64{&gen}, `SELECT gen FROM org_rids WHERE org = ?`, org)
+	err := a.db.queryInts(ctx, q, []*int64{&gen}, `SELECT gen FROM org_rids WHERE org = ?`, org)
 	return gen, err
 }
 
 // cachedSearchCounts is searchCounts, reused within a generation.
-func (db *DB) cachedSearchCounts(ctx context.Context, q querier, org, key string, gen int64) (matches, total int64, err error) {
+func (a *sqliteAccel) cachedSearchCounts(ctx context.Context, q querier, org, key string, gen int64) (matches, total int64, err error) {
 	k := cacheKey{org, key}
-	if c, ok := db.caches.counts.get(k); ok && c.gen == gen {
+	if c, ok := a.counts.get(k); ok && c.gen == gen {
 		return c.matches, c.total, nil
 	}
-	if matches, total, err = db.searchCounts(ctx, q, org, key); err != nil {
+	if matches, total, err = a.searchCounts(ctx, q, org, key); err != nil {
 		return 0, 0, err
 	}
-	db.caches.counts.put(k, searchCount{gen: gen, matches: matches, total: total})
+	a.counts.put(k, searchCount{gen: gen, matches: matches, total: total})
 	return matches, total, nil
 }
 
 // offsetStart turns a deep offset into "after this sampled row, then skip
 // rest rows". where is "" when no sample precedes offset. It runs in the
 // read transaction q, whose snapshot is at generation gen.
-func (db *DB) offsetStart(ctx context.Context, q querier, org string, sorts []Sort, sig string, gen, offset int64) (where string, args []any, rest int64, err error) {
+func (a *sqliteAccel) offsetStart(ctx context.Context, q querier, org string, sorts []Sort, sig string, gen, offset int64) (where string, args []any, rest int64, err error) {
 	need := int(offset / sampleStep) // samples wholly before offset
 	k := cacheKey{org, sig}
-	s, ok := db.caches.samples.get(k)
+	s, ok := a.samples.get(k)
 	if !ok || s.gen != gen {
 		s = &offsetSamples{gen: gen}
-		db.caches.samples.put(k, s)
+		a.samples.put(k, s)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	order := orderBy(sorts)
 	for len(s.marks) < need && !s.end {
-		w, a := "", []any{org}
+		w, wa := "", []any{org}
 		if n := len(s.marks); n > 0 {
 			kw, ka, err := keyset(sorts, s.marks[n-1])
 			if err != nil {
 				return "", nil, 0, err
 			}
-			w, a = " AND "+kw, append(a, ka...)
+			w, wa = " AND "+kw, append(wa, ka...)
 		}
-		rows, err := db.queryGroups(ctx, q, 1, `SELECT `+groupColumns+` FROM groups WHERE org = ?`+w+
-			` ORDER BY `+order+` LIMIT 1 OFFSET ?`, append(a, sampleStep-1)...)
+		rows, err := a.db.queryGroups(ctx, q, 1, `SELECT `+groupColumns+` FROM groups WHERE org = ?`+w+
+			` ORDER BY `+order+` LIMIT 1 OFFSET ?`, append(wa, sampleStep-1)...)
 		if err != nil {
 			return "", nil, 0, err
 		}

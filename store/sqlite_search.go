@@ -2,92 +2,20 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	"gorm.io/gorm"
 )
 
-// Name search (ListQuery.Q) is a literal substring match on name_key. Fragments
-// of minIndexedRunes or more go through an index (SQLite: the FTS5 trigram
-// table groups_search; Postgres: a pg_trgm GIN index); shorter ones, which
-// have no complete trigram, scan the organization's names.
-const minIndexedRunes = 3
-
-// ridShift splits a SQLite rid into organization number (high bits) and
-// per-organization sequence (low 40 bits); see migration 00002.
-const ridShift = 40
-
-// maxOrgNumber bounds organization numbers so rids stay positive int64s.
-const maxOrgNumber = 1<<(63-ridShift) - 1
-
-// assignRIDs numbers rows for insertion on SQLite: each row gets the next
-// sequence numbers of its organization, so an organization's groups keep one
-// contiguous rid range. It runs inside the writer's transaction; the single
-// writer connection serializes it.
-func assignRIDs(tx *gorm.DB, rows []groupRow) ([]int64, error) {
-	want := map[string]int64{}
-	for _, r := range rows {
-		want[r.Org]++
-	}
-	next := make(map[string]int64, len(want))
-	for org, k := range want {
-		var got []struct{ ID, Last int64 }
-		err := tx.Raw(`INSERT INTO org_rids (org, last) VALUES (?, ?)
-			ON CONFLICT (org) DO UPDATE SET last = last + excluded.last RETURNING id, last`, org, k).Scan(&got).Error
-		if err != nil {
-			return nil, translate(err)
-		}
-		if len(got) != 1 || got[0].ID > maxOrgNumber || got[0].Last >= 1<<ridShift {
-			return nil, fmt.Errorf("store: rid space of organization %q exhausted", org)
-		}
-		next[org] = got[0].ID<<ridShift + got[0].Last - k + 1
-	}
-	rids := make([]int64, len(rows))
-	for i, r := range rows {
-		rids[i] = next[r.Org]
-		next[r.Org]++
-	}
-	return rids, nil
-}
-
-// indexable reports whether key can be searched through the trigram index.
-// Keys with control characters (which no valid name contains) keep the scan,
-// so the index's query parser never sees them.
-func indexable(key string) bool {
-	if utf8.RuneCountInString(key) < minIndexedRunes {
-		return false
-	}
-	return strings.IndexFunc(key, unicode.IsControl) < 0
-}
+// The FTS5 trigram index (groups_search, migration 00002) answers name
+// searches on SQLite: it counts an organization's matches without reading a
+// row (rids keep an organization's groups in one rowid range) and hands out
+// the matching rows, and searchRows picks, from that count, the cheapest way
+// to find a page.
 
 // ftsPhrase quotes key as one FTS5 phrase: the trigram tokenizer turns it
 // into its consecutive trigrams, and a phrase matches only where they occur
 // consecutively, which is exactly "contains key".
 func ftsPhrase(key string) string {
 	return `"` + strings.ReplaceAll(key, `"`, `""`) + `"`
-}
-
-// likeContains is a LIKE pattern matching names that contain key literally,
-// with the escape character \.
-func likeContains(key string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(key) + "%"
-}
-
-// matchName is the SQL filter for "name contains key", literally (no LIKE
-// wildcards), on folded names. On SQLite the index is used by searchCount
-// and searchCandidates instead; this is the row-by-row form.
-func (db *DB) matchName(key string) (string, []any) {
-	if db.dialect == Postgres {
-		if indexable(key) {
-			return `name_key LIKE ? ESCAPE '\'`, []any{likeContains(key)}
-		}
-		return "strpos(name_key, ?) > 0", []any{key}
-	}
-	return "instr(name_key, ?) > 0", []any{key}
 }
 
 // orgRange is the SQL bounding an organization's rids, as the two ends of a
@@ -98,8 +26,8 @@ const orgRange = `(SELECT id << 40 FROM org_rids WHERE org = ?) AND (SELECT (id 
 // searchCounts returns, on SQLite, how many of org's groups contain the
 // indexable key (from the index alone: no row is read) and how many groups
 // org has.
-func (db *DB) searchCounts(ctx context.Context, q querier, org, key string) (matches, total int64, err error) {
-	err = db.queryInts(ctx, q, []*int64{&matches, &total}, `SELECT
+func (a *sqliteAccel) searchCounts(ctx context.Context, q querier, org, key string) (matches, total int64, err error) {
+	err = a.db.queryInts(ctx, q, []*int64{&matches, &total}, `SELECT
 		(SELECT count(*) FROM groups_search WHERE groups_search MATCH ? AND rowid BETWEEN `+orgRange+`),
 		(SELECT n FROM group_counts WHERE org = ?)`,
 		ftsPhrase(key), org, org, org)
@@ -137,7 +65,7 @@ const (
 // order, say). So: few matches are read; in the default order, whose index
 // carries name_key, many matches are walked for at most windowSlack times
 // the expected walk, then read; other orders walk.
-func (db *DB) searchRows(ctx context.Context, q querier, org, key string, sorts []Sort, ksWhere string, ksArgs []any,
+func (a *sqliteAccel) searchRows(ctx context.Context, q querier, org, key string, sorts []Sort, ksWhere string, ksArgs []any,
 	size int, offset, matches, orgTotal int64) ([]groupRow, error) {
 	order := orderBy(sorts)
 	limit := int64(size) + 1
@@ -146,24 +74,24 @@ func (db *DB) searchRows(ctx context.Context, q querier, org, key string, sorts 
 		ks, ksA = " AND "+ksWhere, ksArgs
 	}
 	read := func() ([]groupRow, error) {
-		w, a := searchCandidates(org, key)
-		return db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE +org = ? AND `+w+ks+
-			` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(append(append([]any{org}, a...), ksA...), limit, offset)...)
+		w, wa := searchCandidates(org, key)
+		return a.db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE +org = ? AND `+w+ks+
+			` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(append(append([]any{org}, wa...), ksA...), limit, offset)...)
 	}
 	walk := func(window int64) ([]groupRow, error) {
-		w, a := db.matchName(key)
+		w, wa := a.db.matchName(key)
 		if window <= 0 {
-			return db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE org = ? AND `+w+ks+
-				` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(append(append([]any{org}, a...), ksA...), limit, offset)...)
+			return a.db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE org = ? AND `+w+ks+
+				` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(append(append([]any{org}, wa...), ksA...), limit, offset)...)
 		}
 		// The first offset+limit matches among the first window entries of
 		// the (default) order, walked on its covering index, which stops as
 		// soon as it has them; then only those rows are read. If the window
 		// holds that many matches they are the first overall.
 		inner := `SELECT rid, name_key, created_at, uuid FROM groups WHERE org = ?` + ks + ` ORDER BY ` + order + ` LIMIT ?`
-		return db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE rid IN (
+		return a.db.queryGroups(ctx, q, int(min(limit, 128)), `SELECT `+groupColumns+` FROM groups WHERE rid IN (
 			SELECT rid FROM (`+inner+`) WHERE `+w+` ORDER BY `+order+` LIMIT ?) ORDER BY `+order+` LIMIT ? OFFSET ?`,
-			append(append(append(append([]any{org}, ksA...), window), a...), offset+limit, limit, offset)...)
+			append(append(append(append([]any{org}, ksA...), window), wa...), offset+limit, limit, offset)...)
 	}
 
 	expected := float64(offset+limit) * float64(orgTotal) / float64(matches)
