@@ -172,7 +172,7 @@ func (s *Server) createIdempotent(ctx context.Context, key string, in store.NewG
 	switch out.Kind {
 	case store.OutcomeCreated:
 		// The same response as CreateGroup's.
-		resp = groupResponse{g: out.Group, etag: etag(out.Group.Version), location: location(out.Group.UUID)}
+		resp = groupResponse{g: toAPI(out.Group), etag: etag(out.Group.Version), location: location(out.Group.UUID)}
 	case store.OutcomeRendered:
 		resp = storedResponse{out: *out.Rendered}
 	default: // store.OutcomeNameTaken
