@@ -71,6 +71,10 @@ func putBuf(b *[]byte) {
 // pageResponse is listGroups' 200.
 type pageResponse struct{ p api.GroupPage }
 
+func (r pageResponse) VisitListUserGroupsResponse(w http.ResponseWriter) error {
+	return r.VisitListGroupsResponse(w)
+}
+
 func (r pageResponse) VisitListGroupsResponse(w http.ResponseWriter) error {
 	buf := getBuf()
 	defer putBuf(buf)
@@ -118,6 +122,8 @@ func appendGroup(b []byte, g *api.Group) []byte {
 	b = appendMillis(b, g.CreatedAt)
 	b = append(b, `,"description":`...)
 	b = appendNullableString(b, g.Description)
+	b = append(b, `,"memberCount":`...)
+	b = strconv.AppendInt(b, int64(g.MemberCount), 10)
 	b = append(b, `,"name":`...)
 	b = appendString(b, g.Name)
 	b = append(b, `,"updatedAt":`...)

@@ -25,10 +25,11 @@ func location(id string) string { return "/api/v2/groups/" + id }
 // response that carries a group is built from its result.
 func toAPI(g store.Group) api.Group {
 	out := api.Group{
-		Uuid:      mustUUID(g.UUID),
-		Name:      g.Name,
-		CreatedAt: apitime.FromUnixMilli(g.CreatedAt),
-		UpdatedAt: apitime.FromUnixMilli(g.UpdatedAt),
+		Uuid:        mustUUID(g.UUID),
+		Name:        g.Name,
+		CreatedAt:   apitime.FromUnixMilli(g.CreatedAt),
+		UpdatedAt:   apitime.FromUnixMilli(g.UpdatedAt),
+		MemberCount: int32(g.MemberCount),
 	}
 	if g.Description != nil {
 		out.Description = nullable.NewNullableWithValue(*g.Description)
@@ -42,19 +43,10 @@ func toAPI(g store.Group) api.Group {
 func toAPIPage(p store.Page, size int) api.GroupPage {
 	out := api.GroupPage{
 		Content: make([]api.Group, len(p.Groups)),
-		Page: api.PageMetadata{
-			Number:        int32(p.Number),
-			Size:          int32(size),
-			TotalElements: p.Total,
-			TotalPages:    int32((p.Total + int64(size) - 1) / int64(size)),
-			Next:          nullable.NewNullNullable[string](),
-		},
+		Page:    pageMetadata(p.Number, size, p.Total, p.Next),
 	}
 	for i, g := range p.Groups {
 		out.Content[i] = toAPI(g)
-	}
-	if p.Next != "" {
-		out.Page.Next = nullable.NewNullableWithValue(p.Next)
 	}
 	return out
 }
@@ -85,9 +77,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// ListGroups implements listGroups.
-func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject) (gen.ListGroupsResponseObject, error) {
-	p := req.Params
+// listQuery turns list parameters into a store query, checking what the
+// spec cannot: a cursor with a non-zero page, a sort property given twice.
+func listQuery(p api.ListGroupsParams) (store.ListQuery, error) {
 	lq := store.ListQuery{Size: 20}
 	if p.Size != nil {
 		lq.Size = int(*p.Size)
@@ -100,8 +92,7 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 	}
 	if p.Cursor != nil {
 		if lq.Page != 0 {
-			return nil, validationError("cursor and a non-zero page cannot be combined",
-				api.ProblemFieldError{Parameter: ptr("page"), Detail: "must be absent or 0 when cursor is given"})
+			return lq, cursorWithPage()
 		}
 		lq.Cursor = *p.Cursor
 	}
@@ -111,12 +102,21 @@ func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject
 			field, dir, _ := strings.Cut(raw, ",")
 			f := store.SortField(field)
 			if seen[f] {
-				return nil, validationError("each sort property may appear once",
+				return lq, validationError("each sort property may appear once",
 					api.ProblemFieldError{Parameter: ptr("sort"), Detail: fmt.Sprintf("%s appears more than once", field)})
 			}
 			seen[f] = true
 			lq.Sort = append(lq.Sort, store.Sort{Field: f, Desc: dir == "desc"})
 		}
+	}
+	return lq, nil
+}
+
+// ListGroups implements listGroups.
+func (s *Server) ListGroups(ctx context.Context, req gen.ListGroupsRequestObject) (gen.ListGroupsResponseObject, error) {
+	lq, err := listQuery(req.Params)
+	if err != nil {
+		return nil, err
 	}
 	page, err := s.store.ListGroups(ctx, Org(ctx), lq)
 	if err != nil {

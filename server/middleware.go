@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).

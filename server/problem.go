@@ -78,10 +78,20 @@ func toProblem(err error) *apiError {
 		nf *store.NotFoundError
 		nt *store.NameTakenError
 		ie *store.InvalidError
+		le *store.LimitError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &nf) && nf.Kind == "member":
+		return &apiError{status: http.StatusNotFound, code: api.MEMBERNOTFOUND, detail: "user " + nf.ID + " is not a member of this group", cause: err}
+	case errors.As(err, &le):
+		code := api.MEMBERLIMITEXCEEDED
+		if le.Kind == store.LimitGroupsPerUser {
+			code = api.GROUPLIMITEXCEEDED
+		}
+		return &apiError{status: http.StatusUnprocessableEntity, code: code,
+			detail: le.Error() + "; nothing was changed", cause: err}
 	case errors.As(err, &nf):
 		return &apiError{status: http.StatusNotFound, code: api.NOTFOUND, detail: nf.Kind + " " + nf.ID + " not found", cause: err}
 	case errors.As(err, &nt):

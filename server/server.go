@@ -29,7 +29,13 @@ import (
 	"github.com/groupsd/groupsd/store"
 )
 
-// GroupStore is what the handlers need from the store. Its errors are the
+// Store is everything the server needs from the store: *store.DB.
+type Store interface {
+	GroupStore
+	MemberStore
+}
+
+// GroupStore is what the group handlers need from the store. Its errors are the
 // store's (store.NotFoundError, store.NameTakenError, store.InvalidError,
 // store.ErrUnavailable, ...), which toProblem maps to HTTP; *store.DB
 // implements it and documents each method's contract.
@@ -53,7 +59,7 @@ type GroupStore interface {
 
 // Config is everything the server needs; cmd/groupsd builds it from flags.
 type Config struct {
-	Store GroupStore
+	Store Store
 	// Auth resolves API keys; nil disables authentication (--auth=none) and
 	// maps every request to DefaultOrg.
 	Auth *Authenticator
@@ -72,6 +78,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	store    GroupStore
+	members  MemberStore
 	log      *slog.Logger
 	draining atomic.Bool
 }
@@ -97,7 +104,7 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 		return nil, nil, err
 	}
 
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger}
+	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
@@ -137,4 +144,3 @@ func (s *Server) ready(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
-

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -15,11 +18,13 @@ const maxBatch = 512
 // one; well under the cost of the commit (an fsync, about 1 ms) it saves.
 const maxLinger = time.Millisecond
 
-// batcher implements group commit for creates: one goroutine takes every
-// create waiting at that moment and commits them in a single transaction, so
-// one fsync acknowledges many requests. With synchronous=FULL a commit costs
-// about a millisecond; batching is what lets creates scale past ~1,000/s
-// without weakening durability.
+// batcher implements group commit: one goroutine takes every write waiting
+// at that moment and commits them in a single transaction, so one fsync
+// acknowledges many requests. With synchronous=FULL a commit costs about a
+// millisecond; batching is what lets writes scale past ~1,000/s without
+// weakening durability. Creates are inserted together in one statement;
+// other writes (op) run one after another, each inside its own savepoint, so
+// one request's failure rolls back only its own changes.
 type batcher struct {
 	db   *DB
 	reqs chan *createReq
@@ -29,8 +34,11 @@ type batcher struct {
 }
 
 type createReq struct {
-	ctx  context.Context
-	row  groupRow
+	ctx context.Context
+	row groupRow
+	// op, when set, makes this a general write instead of a create: it runs
+	// inside the shared transaction, in a savepoint of its own.
+	op   func(tx *gorm.DB) error
 	err  error
 	done chan struct{}
 }
@@ -44,20 +52,30 @@ func newBatcher(db *DB) *batcher {
 
 func (b *batcher) submit(ctx context.Context, row groupRow) (Group, error) {
 	r := &createReq{ctx: ctx, row: row, done: make(chan struct{})}
+	if err := b.wait(r); err != nil {
+		return Group{}, err
+	}
+	return r.row.group(), nil
+}
+
+// submitOp runs op in the next group commit and returns its error, or the
+// commit's. op must assign (not accumulate) its results: it runs once.
+func (b *batcher) submitOp(ctx context.Context, op func(tx *gorm.DB) error) error {
+	return b.wait(&createReq{ctx: ctx, op: op, done: make(chan struct{})})
+}
+
+func (b *batcher) wait(r *createReq) error {
 	select {
 	case b.reqs <- r:
 	case <-b.done:
-		return Group{}, ErrUnavailable
-	case <-ctx.Done():
-		return Group{}, ctx.Err()
+		return ErrUnavailable
+	case <-r.ctx.Done():
+		return r.ctx.Err()
 	}
 	// Once queued the request is always answered: the loop may already be
 	// committing it, so leaving early could hide an acknowledged write.
 	<-r.done
-	if r.err != nil {
-		return Group{}, r.err
-	}
-	return r.row.group(), nil
+	return r.err
 }
 
 func (b *batcher) loop() {
@@ -150,26 +168,26 @@ func (b *batcher) commit(batch []*createReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), latest)
 	defer cancel()
+	var creates, ops []*createReq
+	for _, r := range live {
+		if r.op != nil {
+			ops = append(ops, r)
+		} else {
+			creates = append(creates, r)
+		}
+	}
 	err := b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rows := make([]groupRow, len(live))
-		for i, r := range live {
-			rows[i] = r.row
-		}
-		ok, err := b.db.insertRows(tx, rows)
-		if err != nil {
-			return err
-		}
-		counts := map[string]int64{}
-		for i, r := range live {
-			if ok[i] {
-				counts[r.row.Org]++
-			} else {
-				r.err = &NameTakenError{Name: r.row.Name}
+		if len(creates) > 0 {
+			if err := b.db.insertCreates(tx, creates); err != nil {
+				return err
 			}
 		}
-		for org, n := range counts {
-			if err := addCount(tx, org, n); err != nil {
-				return err
+		for _, r := range ops {
+			if err := runInSavepoint(tx, r.op); err != nil {
+				if errors.Is(err, errBatchBroken) {
+					return err
+				}
+				r.err = err
 			}
 		}
 		return nil
@@ -182,7 +200,90 @@ func (b *batcher) commit(batch []*createReq) {
 	}
 }
 
+// insertCreates inserts the rows of creates in one statement; a name
+// conflict fails only its own request.
+func (db *DB) insertCreates(tx *gorm.DB, creates []*createReq) error {
+	rows := make([]groupRow, len(creates))
+	for i, r := range creates {
+		rows[i] = r.row
+	}
+	ok, err := db.insertRows(tx, rows)
+	if err != nil {
+		return err
+	}
+	counts := map[string]int64{}
+	for i, r := range creates {
+		if ok[i] {
+			counts[r.row.Org]++
+		} else {
+			r.err = &NameTakenError{Name: r.row.Name}
+		}
+	}
+	for org, n := range counts {
+		if err := addCount(tx, org, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errBatchBroken wraps a failure that leaves the shared transaction
+// unusable (the savepoint itself could not be taken or undone).
+var errBatchBroken = errors.New("group commit transaction broken")
+
+// runInSavepoint runs op in a savepoint of tx: if op fails, its changes are
+// undone and the rest of the transaction goes on.
+func runInSavepoint(tx *gorm.DB, op func(tx *gorm.DB) error) error {
+	if err := tx.Exec("SAVEPOINT op").Error; err != nil {
+		return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
+	}
+	if opErr := op(tx); opErr != nil {
+		if err := tx.Exec("ROLLBACK TO SAVEPOINT op").Error; err != nil {
+			return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
+		}
+		if err := tx.Exec("RELEASE SAVEPOINT op").Error; err != nil {
+			return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
+		}
+		return opErr
+	}
+	if err := tx.Exec("RELEASE SAVEPOINT op").Error; err != nil {
+		return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
+	}
+	return nil
+}
+
 func (b *batcher) close() {
 	b.once.Do(func() { close(b.done) })
 	b.wg.Wait()
+}
+
+// maxWriteAttempts bounds the retries of a Postgres write that the database
+// aborted to break a deadlock or a serialization conflict.
+const maxWriteAttempts = 4
+
+// write runs fn as one write and returns its error; fn must assign (not
+// accumulate) its results, since it may run more than once. On SQLite it
+// joins the group commit (one writer; one fsync serves the whole batch). On
+// Postgres, which overlaps the WAL flushes of concurrent commits by itself,
+// it runs in a transaction of its own, retried when Postgres aborts it to
+// break a deadlock or a serialization conflict.
+func (db *DB) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if db.dialect == SQLite {
+		return db.creates.submitOp(ctx, fn)
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = translate(db.w.WithContext(ctx).Transaction(fn))
+		if !isRetryable(err) || attempt == maxWriteAttempts || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
+	}
+}
+
+// isRetryable reports a Postgres abort that a rerun of the same transaction
+// can get past: serialization_failure (40001) and deadlock_detected (40P01).
+func isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }

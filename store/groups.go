@@ -22,8 +22,12 @@ type Group struct {
 	Description *string
 	CreatedAt   int64
 	UpdatedAt   int64
-	// Version starts at 1 and grows by one with every change; ETags derive from it.
+	// Version starts at 1 and grows by one with every change, membership
+	// changes included; ETags derive from it.
 	Version int64
+	// MemberCount is the number of members, kept exact in the same
+	// transaction as every membership change.
+	MemberCount int64
 }
 
 // groupRow is the GORM mapping of the groups table. The schema itself lives in
@@ -37,16 +41,17 @@ type groupRow struct {
 	CreatedAt   int64 `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt   int64 `gorm:"column:updated_at;autoUpdateTime:false"`
 	Version     int64
+	MemberCount int64 `gorm:"column:member_count"`
 }
 
 func (groupRow) TableName() string { return "groups" }
 
 func (r groupRow) group() Group {
 	return Group{UUID: r.UUID, Org: r.Org, Name: r.Name, Description: r.Description,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version, MemberCount: r.MemberCount}
 }
 
-const groupColumns = "uuid, org, name, name_key, description, created_at, updated_at, version"
+const groupColumns = "uuid, org, name, name_key, description, created_at, updated_at, version, member_count"
 
 var folder = cases.Fold()
 
@@ -142,13 +147,13 @@ func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 // batch matters on SQLite: each statement flushes the search index's pending
 // terms into a new segment.
 func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
-	cols, width := groupColumns, 8
+	cols, width := groupColumns, 9
 	col, keys, err := db.accel.insertKeys(tx, rows)
 	if err != nil {
 		return nil, err
 	}
 	if col != "" {
-		cols, width = col+", "+groupColumns, 9
+		cols, width = col+", "+groupColumns, 10
 	}
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO groups (" + cols + ") VALUES ")
@@ -158,12 +163,12 @@ func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 			sb.WriteString(", ")
 		}
 		if keys != nil {
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, keys[i])
 		} else {
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		}
-		args = append(args, r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version)
+		args = append(args, r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version, r.MemberCount)
 	}
 	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING uuid")
 	var ids []string
@@ -289,9 +294,9 @@ func withCondition(q string, args []any, cond *Condition) (string, []any) {
 	return q + " AND version IN ?", append(args, cond.Versions)
 }
 
-// DeleteGroup deletes the group uuid of org when cond holds, in one statement.
-// Returns *NotFoundError if org has no such group, ErrPreconditionFailed
-// (wrapped) if cond does not hold.
+// DeleteGroup deletes the group uuid of org when cond holds, in one statement,
+// and its memberships in the same transaction. Returns *NotFoundError if org
+// has no such group, ErrPreconditionFailed (wrapped) if cond does not hold.
 func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) error {
 	id = canonicalUUID(id)
 	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -309,6 +314,9 @@ func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) 
 				return &NotFoundError{Kind: "group", ID: id}
 			}
 			return fmt.Errorf("%w: group %s", ErrPreconditionFailed, id)
+		}
+		if err := tx.Exec(`DELETE FROM members WHERE org = ? AND group_uuid = ?`, org, id).Error; err != nil {
+			return translate(err)
 		}
 		return addCount(tx, org, -1)
 	})

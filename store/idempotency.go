@@ -138,21 +138,11 @@ func (r idemRow) outcome(org string) (Outcome, error) {
 // any database failure.
 func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in IdempotentCreate) (Outcome, error) {
 	now := db.now()
-	var claimed []string
-	err := db.w.WithContext(ctx).Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
-		VALUES (?, ?, ?, 0, 0, ?, ?)
-		ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint, done = 0, status = 0,
-			body = NULL, location = NULL, etag = NULL, outcome = NULL, record = NULL, meta = NULL,
-			created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE idempotency_keys.expires_at < ?
-		   OR (idempotency_keys.done = 0 AND idempotency_keys.created_at < ? AND idempotency_keys.fingerprint = excluded.fingerprint)
-		RETURNING key`,
-		org, in.Key, in.Fingerprint, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
-		now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(&claimed).Error
+	claimed, err := db.claimKey(ctx, org, in.Key, in.Fingerprint)
 	if err != nil {
-		return Outcome{}, translate(err)
+		return Outcome{}, err
 	}
-	if len(claimed) == 0 {
+	if !claimed {
 		return db.recordedOutcome(ctx, org, in)
 	}
 
@@ -179,8 +169,7 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in Idempote
 			if err != nil {
 				return err
 			}
-			return translate(tx.Exec(`UPDATE idempotency_keys SET done = 1, outcome = ?, record = ?, meta = ?
-				WHERE org = ? AND key = ?`, string(out.Kind), b, in.Meta, org, in.Key).Error)
+			return finishKey(tx, org, in.Key, string(out.Kind), b, in.Meta)
 		})
 	}
 	if err != nil {
@@ -191,22 +180,62 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in Idempote
 	return out, nil
 }
 
-// recordedOutcome answers a call that found the key already claimed.
-func (db *DB) recordedOutcome(ctx context.Context, org string, in IdempotentCreate) (Outcome, error) {
+// claimKey claims (org, key) for a request with fingerprint fp: it reports
+// true when this call is the first (or takes over an expired record, or an
+// unfinished claim of the same request whose lease ran out).
+func (db *DB) claimKey(ctx context.Context, org, key string, fp []byte) (bool, error) {
+	now := db.now()
+	var claimed []string
+	err := db.w.WithContext(ctx).Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
+		VALUES (?, ?, ?, 0, 0, ?, ?)
+		ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint, done = 0, status = 0,
+			body = NULL, location = NULL, etag = NULL, outcome = NULL, record = NULL, meta = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at < ?
+		   OR (idempotency_keys.done = 0 AND idempotency_keys.created_at < ? AND idempotency_keys.fingerprint = excluded.fingerprint)
+		RETURNING key`,
+		org, key, fp, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
+		now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(&claimed).Error
+	if err != nil {
+		return false, translate(err)
+	}
+	return len(claimed) > 0, nil
+}
+
+// recordedRow reads the finished record of a key this call could not
+// claim. Returns ErrIdempotencyMismatch (wrapped) if it was claimed with
+// another fingerprint, ErrIdempotencyInFlight (wrapped) while unfinished.
+func (db *DB) recordedRow(ctx context.Context, org, key string, fp []byte) (idemRow, error) {
 	var rows []idemRow
 	if err := db.w.WithContext(ctx).Raw(`SELECT fingerprint, done, outcome, record, meta, created_at, status, body, location, etag
-		FROM idempotency_keys WHERE org = ? AND key = ?`, org, in.Key).Scan(&rows).Error; err != nil {
-		return Outcome{}, translate(err)
+		FROM idempotency_keys WHERE org = ? AND key = ?`, org, key).Scan(&rows).Error; err != nil {
+		return idemRow{}, translate(err)
 	}
 	switch {
 	case len(rows) == 0: // purged in between: the caller may retry
-		return Outcome{}, fmt.Errorf("%w: key %q", ErrIdempotencyInFlight, in.Key)
-	case !bytes.Equal(rows[0].Fingerprint, in.Fingerprint):
-		return Outcome{}, fmt.Errorf("%w: key %q", ErrIdempotencyMismatch, in.Key)
+		return idemRow{}, fmt.Errorf("%w: key %q", ErrIdempotencyInFlight, key)
+	case !bytes.Equal(rows[0].Fingerprint, fp):
+		return idemRow{}, fmt.Errorf("%w: key %q", ErrIdempotencyMismatch, key)
 	case rows[0].Done == 0:
-		return Outcome{}, fmt.Errorf("%w: key %q", ErrIdempotencyInFlight, in.Key)
+		return idemRow{}, fmt.Errorf("%w: key %q", ErrIdempotencyInFlight, key)
 	}
-	return rows[0].outcome(org)
+	return rows[0], nil
+}
+
+// finishKey records the outcome of the claimed (org, key) inside tx, the
+// transaction of the write it describes.
+func finishKey(tx *gorm.DB, org, key, kind string, record, meta []byte) error {
+	return translate(tx.Exec(`UPDATE idempotency_keys SET done = 1, outcome = ?, record = ?, meta = ?
+		WHERE org = ? AND key = ?`, kind, record, meta, org, key).Error)
+}
+
+// recordedOutcome answers a call that found the key already claimed.
+func (db *DB) recordedOutcome(ctx context.Context, org string, in IdempotentCreate) (Outcome, error) {
+	row, err := db.recordedRow(ctx, org, in.Key, in.Fingerprint)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return row.outcome(org)
 }
 
 // releaseClaim deletes an unfinished claim so a retry can run: a failure is

@@ -71,7 +71,7 @@ type Page struct {
 // "cursor") for a malformed cursor or one that belongs to another sort or
 // filter.
 func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, error) {
-	pq, err := newPageQuery(org, lq)
+	pq, err := newPageQuery(org, lq, "")
 	if err != nil {
 		return Page{}, err
 	}
@@ -97,11 +97,15 @@ type pageQuery struct {
 	// after is the keyset condition of the cursor ("" without one).
 	after     string
 	afterArgs []any
+	// member, when set, keeps only the groups this user belongs to.
+	member string
 }
 
-func newPageQuery(org string, lq ListQuery) (pageQuery, error) {
+// newPageQuery resolves lq; member, when not "", restricts the list to the
+// groups that user belongs to (and binds the cursor to that user).
+func newPageQuery(org string, lq ListQuery, member string) (pageQuery, error) {
 	pq := pageQuery{org: org, sorts: lq.Sort, size: lq.Size, number: lq.Page,
-		offset: int64(lq.Page) * int64(lq.Size)}
+		offset: int64(lq.Page) * int64(lq.Size), member: member}
 	if len(pq.sorts) == 0 {
 		pq.sorts = []Sort{{Field: SortCreatedAt}}
 	}
@@ -109,6 +113,9 @@ func newPageQuery(org string, lq ListQuery) (pageQuery, error) {
 		pq.key = NameKey(lq.Q)
 	}
 	pq.fp = queryFingerprint(pq.sorts, pq.key)
+	if member != "" {
+		pq.fp = queryFingerprint(pq.sorts, pq.key+"\x00member\x00"+member)
+	}
 	if lq.Cursor != "" {
 		c, err := decodeCursor(lq.Cursor)
 		if err != nil {
@@ -177,13 +184,31 @@ func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow
 	if pq.after != "" {
 		where, whereArgs = where+" AND "+pq.after, append(whereArgs, pq.afterArgs...)
 	}
-	rows, err := db.queryGroups(ctx, q, min(pq.size+1, 128), `SELECT `+groupColumns+` FROM groups WHERE `+where+
-		` ORDER BY `+orderBy(pq.sorts)+` LIMIT ? OFFSET ?`, append(whereArgs, pq.size+1, pq.offset)...)
+	from, fromArgs := pq.from()
+	rows, err := db.queryGroups(ctx, q, min(pq.size+1, 128), `SELECT `+groupColumns+` FROM `+from+` WHERE `+where+
+		` ORDER BY `+orderBy(pq.sorts)+` LIMIT ? OFFSET ?`, append(append(fromArgs, whereArgs...), pq.size+1, pq.offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
-	total, err := db.count(ctx, q, pq.org, pq.key, filter, args)
+	var total int64
+	if pq.key == "" && pq.member == "" {
+		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT n FROM group_counts WHERE org = ?`, pq.org)
+	} else {
+		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT COUNT(*) FROM `+from+` WHERE `+filter, append(fromArgs, args...)...)
+	}
 	return rows, total, err
+}
+
+// from is the relation a page is read from: the groups table, or for a
+// member's list the groups that user belongs to. That one is driven by the
+// user's memberships (at most the groups-per-user limit), never by a scan
+// of the organization's groups; CROSS JOIN fixes that join order on SQLite.
+func (pq pageQuery) from() (string, []any) {
+	if pq.member == "" {
+		return "groups", nil
+	}
+	return `(SELECT g.* FROM members m CROSS JOIN groups g
+		WHERE m.org = ? AND m.user_id = ? AND g.org = m.org AND g.uuid = m.group_uuid) AS groups`, []any{pq.org, pq.member}
 }
 
 // cursor is the decoded form of an opaque page cursor: the sort keys of the
@@ -267,16 +292,6 @@ func cursorAt(r groupRow, sorts []Sort) cursor {
 		c.Keys = append(c.Keys, b)
 	}
 	return c
-}
-
-// count returns the number of groups matching the filter: the maintained
-// per-organization count when there is no filter, a COUNT otherwise.
-func (db *DB) count(ctx context.Context, q querier, org, key, where string, args []any) (int64, error) {
-	var n int64
-	if key == "" {
-		return n, db.queryInts(ctx, q, []*int64{&n}, `SELECT n FROM group_counts WHERE org = ?`, org)
-	}
-	return n, db.queryInts(ctx, q, []*int64{&n}, `SELECT COUNT(*) FROM groups WHERE `+where, args...)
 }
 
 // keyset builds the "after this row" condition for cursor c: rows whose sort

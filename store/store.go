@@ -50,6 +50,16 @@ type Options struct {
 	SkipMigrations bool
 	// ReadOnly opens SQLite read-only (for diagnostics; writes fail).
 	ReadOnly bool
+	// Limits are the membership limits; zero fields take the defaults
+	// (DefaultMaxMembersPerGroup, DefaultMaxGroupsPerUser).
+	Limits Limits
+}
+
+// Limits bound memberships. A write that would pass one fails with
+// *LimitError and changes nothing.
+type Limits struct {
+	MaxMembersPerGroup int
+	MaxGroupsPerUser   int
 }
 
 // DB is the store. It is safe for concurrent use.
@@ -70,6 +80,7 @@ type DB struct {
 	accel accelerator
 
 	creates *batcher
+	limits  Limits
 }
 
 // ParseURL splits a database URL into its dialect and the driver DSN.
@@ -112,7 +123,13 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		PrepareStmt:            false,
 		NowFunc:                func() time.Time { return opts.Now().UTC() },
 	}
-	db := &DB{dialect: dialect, now: opts.Now}
+	if opts.Limits.MaxMembersPerGroup <= 0 {
+		opts.Limits.MaxMembersPerGroup = DefaultMaxMembersPerGroup
+	}
+	if opts.Limits.MaxGroupsPerUser <= 0 {
+		opts.Limits.MaxGroupsPerUser = DefaultMaxGroupsPerUser
+	}
+	db := &DB{dialect: dialect, now: opts.Now, limits: opts.Limits}
 	switch dialect {
 	case SQLite:
 		if err := db.openSQLite(dsn, cfg, opts); err != nil {
@@ -351,7 +368,7 @@ func (db *DB) queryGroups(ctx context.Context, q querier, capHint int, query str
 	out := make([]groupRow, 0, capHint)
 	for rows.Next() {
 		var r groupRow
-		if err := rows.Scan(&r.UUID, &r.Org, &r.Name, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.Version); err != nil {
+		if err := rows.Scan(&r.UUID, &r.Org, &r.Name, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.MemberCount); err != nil {
 			return nil, translate(err)
 		}
 		out = append(out, r)

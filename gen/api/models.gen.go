@@ -13,9 +13,12 @@ import (
 
 // Defines values for ProblemCode.
 const (
+	GROUPLIMITEXCEEDED   ProblemCode = "GROUP_LIMIT_EXCEEDED"
 	IDEMPOTENCYINFLIGHT  ProblemCode = "IDEMPOTENCY_IN_FLIGHT"
 	IDEMPOTENCYKEYREUSED ProblemCode = "IDEMPOTENCY_KEY_REUSED"
 	INTERNAL             ProblemCode = "INTERNAL"
+	MEMBERLIMITEXCEEDED  ProblemCode = "MEMBER_LIMIT_EXCEEDED"
+	MEMBERNOTFOUND       ProblemCode = "MEMBER_NOT_FOUND"
 	METHODNOTALLOWED     ProblemCode = "METHOD_NOT_ALLOWED"
 	NAMECONFLICT         ProblemCode = "NAME_CONFLICT"
 	NOTACCEPTABLE        ProblemCode = "NOT_ACCEPTABLE"
@@ -32,11 +35,17 @@ const (
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
+	case GROUPLIMITEXCEEDED:
+		return true
 	case IDEMPOTENCYINFLIGHT:
 		return true
 	case IDEMPOTENCYKEYREUSED:
 		return true
 	case INTERNAL:
+		return true
+	case MEMBERLIMITEXCEEDED:
+		return true
+	case MEMBERNOTFOUND:
 		return true
 	case METHODNOTALLOWED:
 		return true
@@ -67,7 +76,7 @@ func (e ProblemCode) Valid() bool {
 
 // Group A user-defined group of the caller's organization.
 //
-// Example: {"createdAt":"2026-11-26T09:15:02.120Z","description":"Approves every expense over 1,000 EUR.","name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
+// Example: {"createdAt":"2026-11-26T09:15:02.120Z","description":"Approves every expense over 1,000 EUR.","memberCount":12,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
 type Group struct {
 	// CreatedAt When the group was created (RFC 3339, UTC, milliseconds).
 	//
@@ -79,12 +88,17 @@ type Group struct {
 	// Example: Approves every expense over 1,000 EUR.
 	Description nullable.Nullable[string] `json:"description"`
 
+	// MemberCount The number of members, exact at every moment (kept in the same transaction as the memberships).
+	//
+	// Example: 12
+	MemberCount int32 `json:"memberCount"`
+
 	// Name The group's name, trimmed, unique in the organization by Unicode case folding.
 	//
 	// Example: Finance
 	Name string `json:"name"`
 
-	// UpdatedAt When a stored value of the group last changed (RFC 3339, UTC, milliseconds).
+	// UpdatedAt When a stored value of the group, its membership included, last changed (RFC 3339, UTC, milliseconds).
 	//
 	// Example: 2026-11-26T09:15:02.120Z
 	UpdatedAt apitime.Millis `json:"updatedAt"`
@@ -127,11 +141,11 @@ type GroupName = string
 
 // GroupPage One page of groups.
 //
-// Example: {"content":[{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
+// Example: {"content":[{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
 type GroupPage struct {
 	// Content The groups of this page, in the requested order.
 	//
-	// Example: [{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}]
+	// Example: [{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}]
 	Content []Group `json:"content"`
 
 	// Page Where this page sits in the whole (filtered) collection.
@@ -158,7 +172,7 @@ type GroupPatch struct {
 	Name *GroupName `json:"name,omitempty"`
 }
 
-// GroupReplace The full new state of a group, identified by `uuid`. `createdAt` and `updatedAt` are accepted and ignored.
+// GroupReplace The full new state of a group, identified by `uuid`. `memberCount`, `createdAt` and `updatedAt` are accepted and ignored, so a group as read can be sent back.
 //
 // Example: {"description":null,"name":"Finance","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
 type GroupReplace struct {
@@ -171,6 +185,11 @@ type GroupReplace struct {
 	//
 	// Example: Approves every expense over 1,000 EUR.
 	Description nullable.Nullable[GroupDescription] `json:"description,omitempty"`
+
+	// MemberCount Ignored (membership changes through the members operations).
+	//
+	// Example: 12
+	MemberCount *int32 `json:"memberCount,omitempty"`
 
 	// Name A group name: at most 255 Unicode code points as sent, no control
 	// characters (Unicode category Cc). Leading and trailing whitespace is
@@ -189,6 +208,76 @@ type GroupReplace struct {
 	//
 	// Example: 0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
 	Uuid openapi_types.UUID `json:"uuid"`
+}
+
+// Member A user's membership of a group.
+//
+// Example: {"addedAt":"2026-11-26T09:15:02.120Z","userId":"user-42"}
+type Member struct {
+	// AddedAt When the user was added (RFC 3339, UTC, milliseconds).
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	AddedAt apitime.Millis `json:"addedAt"`
+
+	// UserId The caller's opaque, case-sensitive identifier of a user.
+	//
+	// Example: user-42
+	UserId UserId `json:"userId"`
+}
+
+// MemberPage One page of a group's members, ordered by `userId`.
+//
+// Example: {"content":[{"addedAt":"2026-11-26T09:15:02.120Z","userId":"user-42"}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
+type MemberPage struct {
+	// Content The members of this page.
+	//
+	// Example: [{"addedAt":"2026-11-26T09:15:02.120Z","userId":"user-42"}]
+	Content []Member `json:"content"`
+
+	// Page Where this page sits in the whole (filtered) collection.
+	//
+	// Example: {"next":"eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0","number":0,"size":20,"totalElements":57,"totalPages":3}
+	Page PageMetadata `json:"page"`
+}
+
+// MembersChange Users to add to and remove from a group, at most 1,000 of each; no id twice, none in both lists.
+//
+// Example: {"add":["user-42","user-43"],"remove":["user-7"]}
+type MembersChange struct {
+	// Add Users to add.
+	//
+	// Example: ["user-42","user-43"]
+	Add *[]UserId `json:"add,omitempty"`
+
+	// Remove Users to remove.
+	//
+	// Example: ["user-7"]
+	Remove *[]UserId `json:"remove,omitempty"`
+}
+
+// MembersChangeResult Where each id of a `changeMembers` request went; the four lists together hold every id sent, each once, in the order sent.
+//
+// Example: {"added":["user-42"],"alreadyMembers":["user-43"],"notMembers":[],"removed":["user-7"]}
+type MembersChangeResult struct {
+	// Added Users that were added.
+	//
+	// Example: ["user-42"]
+	Added []UserId `json:"added"`
+
+	// AlreadyMembers Users asked to be added that already were members.
+	//
+	// Example: ["user-43"]
+	AlreadyMembers []UserId `json:"alreadyMembers"`
+
+	// NotMembers Users asked to be removed that were not members.
+	//
+	// Example: []
+	NotMembers []UserId `json:"notMembers"`
+
+	// Removed Users that were removed.
+	//
+	// Example: ["user-7"]
+	Removed []UserId `json:"removed"`
 }
 
 // PageMetadata Where this page sits in the whole (filtered) collection.
@@ -210,7 +299,7 @@ type PageMetadata struct {
 	// Example: 20
 	Size int32 `json:"size"`
 
-	// TotalElements The number of groups matching the request.
+	// TotalElements The number of items (groups or members) matching the request.
 	//
 	// Example: 57
 	TotalElements int64 `json:"totalElements"`
@@ -291,6 +380,11 @@ type ProblemFieldError struct {
 	Pointer *string `json:"pointer,omitempty"`
 }
 
+// UserId The caller's opaque, case-sensitive identifier of a user.
+//
+// Example: user-42
+type UserId = string
+
 // Cursor Example: eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0
 type Cursor = string
 
@@ -318,6 +412,11 @@ type Size = int32
 // Sort Example: ["name,asc"]
 type Sort = []string
 
+// UserID The caller's opaque, case-sensitive identifier of a user.
+//
+// Example: user-42
+type UserID = UserId
+
 // BadRequest RFC 9457 problem details.
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
@@ -332,6 +431,11 @@ type Conflict = Problem
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type InternalError = Problem
+
+// LimitExceeded RFC 9457 problem details.
+//
+// Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
+type LimitExceeded = Problem
 
 // NotFound RFC 9457 problem details.
 //
@@ -440,6 +544,54 @@ type UpdateGroupParams struct {
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Page Zero-based page index for offset paging.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size The number of groups per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
+	// that one, in constant time at any depth. Must be sent with the same
+	// `sort` and `q` as the page it came from.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ChangeMembersParams defines parameters for ChangeMembers.
+type ChangeMembersParams struct {
+	// IdempotencyKey A client-chosen unique key (1 to 255 characters) that makes the create
+	// safe to retry for 24 hours. Keys are scoped to the organization.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListUserGroupsParams defines parameters for ListUserGroups.
+type ListUserGroupsParams struct {
+	// Page Zero-based page index for offset paging.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size The number of groups per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+
+	// Sort Sort order, repeatable: `property` or `property,asc|desc`, with
+	// property one of `name`, `createdAt`, `updatedAt`; direction defaults to
+	// `asc`. The first occurrence is the primary key. Default
+	// `createdAt,asc`. Ties are always broken by `uuid` ascending. `name`
+	// sorts by the case-folded name in Unicode code point order, the same on
+	// every database. A property may appear only once.
+	Sort *Sort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Q Only groups whose name contains this text, compared case-insensitively
+	// by the same Unicode case folding as name uniqueness. The text is
+	// literal: `%`, `_` and `\` are ordinary characters.
+	Q *Query `form:"q,omitempty" json:"q,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
+	// that one, in constant time at any depth. Must be sent with the same
+	// `sort` and `q` as the page it came from.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = GroupCreate
 
@@ -451,3 +603,6 @@ type UpdateGroupJSONRequestBody = GroupPatch
 
 // UpdateGroupApplicationMergePatchPlusJSONRequestBody defines body for UpdateGroup for application/merge-patch+json ContentType.
 type UpdateGroupApplicationMergePatchPlusJSONRequestBody = GroupPatch
+
+// ChangeMembersJSONRequestBody defines body for ChangeMembers for application/json ContentType.
+type ChangeMembersJSONRequestBody = MembersChange
