@@ -256,3 +256,39 @@ func TestTransportErrorIsNotAnAPIError(t *testing.T) {
 		t.Fatalf("err = %v, want the operation named", err)
 	}
 }
+
+func TestDeleteWhoseAnswerWasLostSucceeds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		srv := startGroupsd(t, d)
+		g, err := srv.client(t).Groups.Create(bg, client.NewGroup{Name: "Doomed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy, url := newFaultProxy(t, srv.url, map[string][]fault{http.MethodDelete: {dropAfter}})
+		if err := newClient(t, url, srv.key).Groups.Delete(bg, g.UUID); err != nil {
+			t.Fatalf("Delete whose first answer was lost: %v, want nil", err)
+		}
+		if attempts, forwarded := proxy.count(http.MethodDelete); attempts != 2 || forwarded != 2 {
+			t.Fatalf("DELETE attempts %d, forwarded %d; want 2, 2", attempts, forwarded)
+		}
+		if _, err := srv.client(t).Groups.Get(bg, g.UUID); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("Get after delete: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestCreateWaitsOutAnInFlightTwin(t *testing.T) {
+	url, hits := stub(t, 409, nil, problemJSON(409, "IDEMPOTENCY_IN_FLIGHT"))
+	_, err := newClient(t, url, "gk_test").Groups.Create(bg, client.NewGroup{Name: "x"})
+	if got := hits.Load(); got != int32(fastRetries.MaxAttempts) {
+		t.Errorf("attempts = %d, want %d: IDEMPOTENCY_IN_FLIGHT is retried", got, fastRetries.MaxAttempts)
+	}
+	if !errors.Is(err, client.ErrIdempotencyInFlight) {
+		t.Errorf("err = %v, want ErrIdempotencyInFlight", err)
+	}
+	url, hits = stub(t, 409, nil, problemJSON(409, "NAME_CONFLICT"))
+	_, err = newClient(t, url, "gk_test").Groups.Create(bg, client.NewGroup{Name: "x"})
+	if hits.Load() != 1 || !errors.Is(err, client.ErrNameTaken) {
+		t.Errorf("NAME_CONFLICT: %d attempts, %v; want 1 attempt and ErrNameTaken", hits.Load(), err)
+	}
+}
