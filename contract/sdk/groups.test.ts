@@ -3,7 +3,10 @@
 // It proves the spec's types compile under tsc and match what the server sends.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import createClient from 'openapi-fetch';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from './schema.gen.js';
 import { startGroupsd, type Groupsd } from '../lib/procs.mjs';
 
@@ -120,4 +123,129 @@ test('a group goes through its whole life with the generated SDK', async (t) => 
     assert.equal(problem?.status, 404);
     assert.equal(problem?.instance, `/api/v2/groups/${finance().uuid}`);
   });
+});
+
+/**
+ * The safe-retry pattern as openapi-fetch middleware, the counterpart of the
+ * Go SDK's retries: every logical POST gets one Idempotency-Key (kept by
+ * every retry of it); a request is retried on a network error, 429 or 503
+ * only when repeating it cannot act twice (GET, PUT, DELETE; POST with an
+ * Idempotency-Key; PATCH with If-Match), with full-jitter backoff that
+ * honours Retry-After.
+ */
+function safeRetries({ maxAttempts = 4, baseMs = 50, maxMs = 2000 } = {}): Middleware {
+  // A pristine copy of each request, taken before fetch consumes its body.
+  const pending = new Map<string, Request>();
+  const replayable = (r: Request) =>
+    ['GET', 'HEAD', 'PUT', 'DELETE'].includes(r.method) ||
+    (r.method === 'POST' && r.headers.has('Idempotency-Key')) ||
+    (r.method === 'PATCH' && r.headers.has('If-Match'));
+  const transient = (res: Response) => res.status === 429 || res.status === 503;
+  const wait = (attempt: number, res?: Response) => {
+    const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+    const retryAfter = Number(res?.headers.get('retry-after') ?? 0) * 1000;
+    return new Promise((r) => setTimeout(r, Math.max(Math.random() * ceiling, retryAfter)));
+  };
+  async function retry(id: string, last: Response | unknown): Promise<Response | Error> {
+    const original = pending.get(id);
+    pending.delete(id);
+    if (!original || !replayable(original)) return last instanceof Response ? last : (last as Error);
+    for (let attempt = 2; attempt <= maxAttempts; attempt++) {
+      await wait(attempt - 1, last instanceof Response ? last : undefined);
+      try {
+        last = await fetch(original.clone());
+        if (!transient(last as Response)) return last as Response;
+      } catch (err) {
+        last = err;
+      }
+    }
+    return last instanceof Response ? last : (last as Error);
+  }
+  return {
+    onRequest({ request, id }) {
+      if (request.method === 'POST' && !request.headers.has('Idempotency-Key')) {
+        request.headers.set('Idempotency-Key', randomUUID());
+      }
+      pending.set(id, request.clone());
+      return request;
+    },
+    async onResponse({ response, id }) {
+      if (!transient(response)) {
+        pending.delete(id);
+        return undefined;
+      }
+      const res = await retry(id, response);
+      if (res instanceof Error) throw res;
+      return res;
+    },
+    async onError({ error, id }) {
+      return retry(id, error);
+    },
+  };
+}
+
+type Fault = 'dropAfter' | 'unavailable' | 'dropBefore';
+
+/** A proxy in front of groupsd that spoils the first POSTs as planned. */
+async function faultProxy(upstream: string, plan: Fault[]) {
+  const target = new URL(upstream);
+  const seen = { posts: 0, forwarded: 0, keys: [] as string[] };
+  const proxy: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const fault = req.method === 'POST' ? plan.shift() : undefined;
+      if (req.method === 'POST') {
+        seen.posts++;
+        seen.keys.push(String(req.headers['idempotency-key'] ?? ''));
+      }
+      if (fault === 'dropBefore') return req.socket.destroy();
+      if (fault === 'unavailable') {
+        res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '0' });
+        return res.end(JSON.stringify({ type: 'urn:groupsd:problem:service-unavailable', title: 'Service Unavailable', status: 503, detail: 'injected', instance: req.url, code: 'SERVICE_UNAVAILABLE', requestId: 'proxy' }));
+      }
+      const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+        const body: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => body.push(c));
+        upRes.on('end', () => {
+          seen.forwarded++;
+          // The server has done the work; the client never hears of it.
+          if (fault === 'dropAfter') return req.socket.destroy();
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          res.end(Buffer.concat(body));
+        });
+      });
+      up.on('error', () => req.socket.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const { port } = proxy.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => proxy.close(r)) };
+}
+
+test('a create retried through a flaky network creates one group', async (t) => {
+  for (const plan of [['dropAfter'], ['unavailable', 'dropAfter'], ['dropBefore', 'unavailable']] as Fault[][]) {
+    await t.test(plan.join(' then '), async () => {
+      const proxy = await faultProxy(server.url, [...plan]);
+      try {
+        const flaky = createClient<paths>({
+          baseUrl: `${proxy.url}/api`,
+          headers: { Authorization: `Bearer ${server.keys['sdk-org']}` },
+        });
+        flaky.use(safeRetries());
+        const name = `Retried ${plan.join(' ')}`;
+        const res = await flaky.POST('/v2/groups', { body: { name } });
+        assert.equal(res.response.status, 201);
+        const group = ok(res);
+        assert.equal(proxy.seen.posts, plan.length + 1);
+        assert.equal(new Set(proxy.seen.keys).size, 1, `one Idempotency-Key for every attempt: ${proxy.seen.keys}`);
+        assert.ok(proxy.seen.keys[0]);
+        const listed = ok(await client.GET('/v2/groups', { params: { query: { q: name } } }));
+        assert.deepEqual(listed.content.map((g) => g.uuid), [group.uuid], 'exactly one group was created');
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
 });

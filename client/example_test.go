@@ -1,0 +1,167 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/groupsd/groupsd/client"
+)
+
+func ExampleNew() {
+	baseURL, apiKey := exampleServer() // e.g. "https://groups.example.com", "gk_..."
+
+	c, err := client.New(baseURL,
+		client.WithAPIKey(apiKey),
+		client.WithUserAgent("billing-sync/1.2"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.Groups != nil)
+	// Output: true
+}
+
+func ExampleGroupService_Create() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+
+	desc := "Approves every expense over 1,000 EUR."
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "  Finance ", Description: &desc})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q: %s\n", g.Name, *g.Description)
+
+	_, err = c.Groups.Create(ctx, client.NewGroup{Name: "FINANCE"})
+	fmt.Println(errors.Is(err, client.ErrNameTaken))
+	// Output:
+	// "Finance": Approves every expense over 1,000 EUR.
+	// true
+}
+
+func ExampleGroupService_Get() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	created, err := c.Groups.Create(ctx, client.NewGroup{Name: "Engineering"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	g, err := c.Groups.Get(ctx, created.UUID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(g.Name, g.Description == nil, g.ETag != "")
+	// Output: Engineering true true
+}
+
+func ExampleGroupService_List() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"Marketing", "Finance", "Engineering", "Fintech"} {
+		if _, err := c.Groups.Create(ctx, client.NewGroup{Name: name}); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// Pages of two, fetched as the loop goes, to the very end.
+	for g, err := range c.Groups.List(ctx, client.ListOptions{PageSize: 2, Sort: []string{"name,asc"}}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(g.Name)
+	}
+	// Output:
+	// Engineering
+	// Finance
+	// Fintech
+	// Marketing
+}
+
+func ExampleGroupService_Update() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Sales"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// modify may run again on fresh data if someone else wrote in between:
+	// compute only from the group it is given.
+	updated, err := c.Groups.Update(ctx, g.UUID, func(g *client.Group) error {
+		g.Name = strings.ToUpper(g.Name)
+		note := "Renamed by the SDK example."
+		g.Description = &note
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(updated.Name, *updated.Description)
+	// Output: SALES Renamed by the SDK example.
+}
+
+func ExampleErrNotFound() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = c.Groups.Get(context.Background(), uuid.MustParse("0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"))
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		fmt.Println("no such group")
+	case err != nil:
+		log.Fatal(err)
+	}
+
+	// Every API error is an *client.Error with the problem's details.
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Status, apiErr.Code, apiErr.RequestID != "")
+	}
+	// Output:
+	// no such group
+	// 404 NOT_FOUND true
+}
+
+func ExampleGroupService_Delete() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Temporary"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	fmt.Println(c.Groups.Delete(ctx, g.UUID))
+	fmt.Println(errors.Is(c.Groups.Delete(ctx, g.UUID), client.ErrNotFound))
+	// Output:
+	// <nil>
+	// true
+}
