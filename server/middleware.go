@@ -195,8 +195,13 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 // runs as GET and net/http discards the body it writes for a HEAD request.
 func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().Method == http.MethodHead {
-			c.Request().Method = http.MethodGet
+		if r := c.Request(); r.Method == http.MethodHead {
+			// A copy: net/http's response writer holds the original request
+			// and must still see HEAD, or it writes the body onto the
+			// connection and corrupts the next response on it.
+			get := *r
+			get.Method = http.MethodGet
+			c.SetRequest(&get)
 		}
 		return next(c)
 	}
