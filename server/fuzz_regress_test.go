@@ -3,7 +3,7 @@ package server_test
 import "testing"
 
 // TestFuzzRegressions replays, as ordinary tests, the inputs on which the fuzz
-// targets in fuzz_test.go once found a bug. Each case runs on a fresh
+// targets (fuzz_*_test.go) once found a bug. Each case runs on a fresh
 // environment with the same checks the fuzz target applies.
 func TestFuzzRegressions(t *testing.T) {
 	for _, tc := range []struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/server"
+	"github.com/groupsd/groupsd/server/apitest"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -75,14 +76,7 @@ func startEnv(t *testing.T, url string, keys map[string]string, mod ...func(*ser
 // ("/api" or "").
 func (e *env) client(org, prefix string) *api.ClientWithResponses {
 	e.t.Helper()
-	c, err := api.NewClientWithResponses(e.srv.URL+prefix, api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
-		r.Header.Set("Authorization", "Bearer "+e.keys[org])
-		return nil
-	}))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
+	return apitest.NewClient(e.t, e.srv.URL+prefix, e.keys[org], http.DefaultClient)
 }
 
 func (e *env) api(org string) *api.ClientWithResponses { return e.client(org, "/api") }

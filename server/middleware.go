@@ -192,20 +192,32 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // headAsGet serves HEAD wherever GET is served (RFC 9110 9.3.2): the route
-// runs as GET and net/http discards the body it writes for a HEAD request.
+// runs as GET, and its body is dropped here. net/http would drop it too, but
+// it decides by the request's method, which Echo's router needs to read GET
+// (it routes on the request it was given, so the method is changed in
+// place): without this writer the body would reach the connection and
+// corrupt the next response on it. The method is HEAD again before net/http
+// finishes the response, so it frames it as one to a HEAD.
 func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if r := c.Request(); r.Method == http.MethodHead {
-			// A copy: net/http's response writer holds the original request
-			// and must still see HEAD, or it writes the body onto the
-			// connection and corrupts the next response on it.
-			get := *r
-			get.Method = http.MethodGet
-			c.SetRequest(&get)
+		r := c.Request()
+		if r.Method != http.MethodHead {
+			return next(c)
 		}
+		r.Method = http.MethodGet
+		defer func() { r.Method = http.MethodHead }()
+		c.Response().Writer = bodiless{c.Response().Writer}
 		return next(c)
 	}
 }
+
+// bodiless drops the body written to it.
+type bodiless struct{ http.ResponseWriter }
+
+func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 // hasLoneSurrogate reports a \uD800-\uDFFF escape that is not half of a
 // surrogate pair: it encodes no character, and encoding/json would replace

@@ -1,6 +1,10 @@
 package server_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,5 +114,33 @@ func TestServedSpecIsTheCommittedOne(t *testing.T) {
 	}
 	if !strings.Contains(string(body), `"operationId":"listGroups"`) || !strings.Contains(string(body), `"required":false`) {
 		t.Fatalf("/openapi.json lost operationId case or required:false")
+	}
+}
+
+// A HEAD answer puts no body bytes on the connection: the next response on
+// the same keep-alive connection parses.
+func TestHeadLeavesNoBodyOnTheConnection(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	g, _ := e.create("acme", "Head")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	auth := "Authorization: Bearer " + e.keys["acme"] + "\r\n"
+	fmt.Fprintf(conn, "HEAD /api/v2/groups/%s HTTP/1.1\r\nHost: x\r\n%s\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", g.Uuid, auth)
+	br := bufio.NewReader(conn)
+	head, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil || head.StatusCode != 200 {
+		t.Fatalf("HEAD: %v %v", head, err)
+	}
+	head.Body.Close()
+	next, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatalf("the response after a HEAD does not parse: %v", err)
+	}
+	body, _ := io.ReadAll(next.Body)
+	if next.StatusCode != 200 || !strings.Contains(string(body), `"ok"`) {
+		t.Fatalf("after HEAD: %d %s", next.StatusCode, body)
 	}
 }

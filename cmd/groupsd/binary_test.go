@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/groupsd/groupsd/server/apitest"
 )
 
 // Tests in this package that need the real process share one build.
@@ -60,36 +61,8 @@ type proc struct {
 	cmd    *exec.Cmd
 	Addr   string
 	URL    string
-	stderr *syncBuffer
+	stderr *apitest.SyncBuffer // what it logged
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// Lines returns the lines written so far.
-func (s *syncBuffer) Lines() []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }
 
 // startGroupsd runs `groupsd serve --addr <free port> args...` and waits
@@ -97,7 +70,7 @@ func (s *syncBuffer) Lines() []string {
 func startGroupsd(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &proc{Addr: addr, URL: "http://" + addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{Addr: addr, URL: "http://" + addr, stderr: &apitest.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(groupsdBinary(t), append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr

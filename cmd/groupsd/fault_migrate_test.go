@@ -21,6 +21,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server/apitest"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -119,14 +120,14 @@ func seedV1(t testing.TB, database string, n int) []oldGroup {
 func checkServes(t testing.TB, url, key string, seeded []oldGroup) {
 	t.Helper()
 	ctx := context.Background()
-	c := newAPIClient(t, url, key, nil)
+	c := apitest.NewClient(t, url+"/api", key, nil)
 	for _, g := range seeded {
-		r, err := c.GetGroupWithResponse(ctx, mustParseUUID(g.uuid), nil)
+		r, err := c.GetGroupWithResponse(ctx, apitest.MustParseUUID(g.uuid), nil)
 		if err != nil || r.JSON200 == nil || r.JSON200.Name != g.name || r.HTTPResponse.Header.Get("ETag") != `"1"` {
 			t.Fatalf("GET seeded %s: %v %v", g.uuid, err, r)
 		}
 	}
-	all := listAll(t, ctx, c)
+	all := apitest.ListAll(t, ctx, c)
 	if len(all) != len(seeded) {
 		t.Errorf("list holds %d groups, want the %d seeded", len(all), len(seeded))
 	}
@@ -284,14 +285,14 @@ func TestFaultMigrations(t *testing.T) {
 		}
 		key := newKey(t, database, faultOrg)
 		for i, p := range procs {
-			c := newAPIClient(t, p.URL, key, nil)
+			c := apitest.NewClient(t, p.URL+"/api", key, nil)
 			r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: fmt.Sprintf("from replica %d", i)})
 			if err != nil || r.StatusCode() != http.StatusCreated {
 				t.Errorf("replica %d: create: %v %v", i, err, r)
 			}
 		}
 		checkSearch := "FROM REPLICA"
-		c := newAPIClient(t, procs[0].URL, key, nil)
+		c := apitest.NewClient(t, procs[0].URL+"/api", key, nil)
 		if l, err := c.ListGroupsWithResponse(ctx, &api.ListGroupsParams{Q: &checkSearch}); err != nil || l.JSON200 == nil || l.JSON200.Page.TotalElements != replicas {
 			t.Errorf("q=%q: %v %v, want %d", checkSearch, err, l, replicas)
 		}

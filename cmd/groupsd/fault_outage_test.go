@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -15,136 +14,9 @@ import (
 	"time"
 
 	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server/apitest"
 	"github.com/groupsd/groupsd/store/storetest"
 )
-
-// proxyMode is how the fault proxy treats connections.
-type proxyMode int32
-
-const (
-	forward   proxyMode = iota // pass bytes both ways
-	refuse                     // reset every connection at once: a database that is down
-	blackhole                  // accept and never answer: a network partition
-)
-
-// tcpProxy stands between groupsd and Postgres so a test can cut the
-// database off and bring it back without touching the server.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mode   atomic.Int32
-
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	epoch int // bumped by every closeAll: a connection from before it must not survive
-	wg    sync.WaitGroup
-}
-
-func startProxy(t testing.TB, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.closeAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
-
-// track registers c, accepted in epoch, for closeAll; it refuses (and the
-// caller closes c) when a closeAll happened since.
-func (p *tcpProxy) track(c net.Conn, epoch int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if epoch != p.epoch {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *tcpProxy) currentEpoch() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.epoch
-}
-
-func (p *tcpProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		epoch := p.currentEpoch()
-		switch proxyMode(p.mode.Load()) {
-		case refuse:
-			c.(*net.TCPConn).SetLinger(0) // RST, like a closed port
-			c.Close()
-		case blackhole:
-			if !p.track(c, epoch) { // held open, never answered, closed on restore
-				c.Close()
-			}
-		default:
-			p.wg.Add(1)
-			go p.pipe(c, epoch)
-		}
-	}
-}
-
-func (p *tcpProxy) pipe(c net.Conn, epoch int) {
-	defer p.wg.Done()
-	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !p.track(c, epoch) || !p.track(up, epoch) {
-		c.Close()
-		up.Close()
-		return
-	}
-	var once sync.Once
-	done := func() { once.Do(func() { c.Close(); up.Close() }) }
-	go func() { io.Copy(up, c); done() }()
-	io.Copy(c, up)
-	done()
-}
-
-// closeAll resets every connection the proxy holds.
-func (p *tcpProxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.epoch++
-	for c := range p.conns {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// cut makes the database unreachable through the proxy: every open
-// connection is reset and new ones are refused or blackholed.
-func (p *tcpProxy) cut(mode proxyMode) {
-	p.mode.Store(int32(mode))
-	p.closeAll()
-}
-
-// restore lets connections through again.
-func (p *tcpProxy) restore() {
-	p.mode.Store(int32(forward))
-	p.closeAll() // blackholed connection attempts fail now instead of hanging
-}
 
 // TestFaultPostgresOutage cuts the database off a running groupsd under light
 // load, twice (connections refused, then a blackhole that never answers), and
@@ -169,11 +41,11 @@ func TestFaultPostgresOutage(t *testing.T) {
 	u.Host = proxy.Addr()
 	u.RawQuery += "&connect_timeout=10" // longer than the request timeout: the request deadline must be what bounds a hung connect
 	p := startGroupsd(t, nil, "--database", u.String(), "--request-timeout", requestTimeout.String(), "--migrate=false")
-	c := newAPIClient(t, p.URL, key, nil)
+	c := apitest.NewClient(t, p.URL+"/api", key, nil)
 	ctx := context.Background()
 
-	m := newModel()
-	stats := &loadStats{}
+	m := apitest.NewModel()
+	stats := &apitest.LoadStats{}
 	var outageMu sync.Mutex
 	var outageStart, outageEnd time.Time // the current outage window, for classifying answers
 	var okDuringOutage atomic.Int64
@@ -190,8 +62,8 @@ func TestFaultPostgresOutage(t *testing.T) {
 	lctx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan []string, 1)
 	go func() {
-		loadDone <- runLoad(lctx, c, m, loadConfig{workers: 3, pause: 15 * time.Millisecond,
-			unavailable: func(start time.Time) {
+		loadDone <- apitest.RunLoad(lctx, c, m, apitest.LoadConfig{Workers: 3, Pause: 15 * time.Millisecond,
+			Unavailable: func(start time.Time) {
 				outageMu.Lock()
 				unavailableAt = append(unavailableAt, start)
 				outageMu.Unlock()
@@ -226,7 +98,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 	for _, mode := range []proxyMode{refuse, blackhole} {
 		name := map[proxyMode]string{refuse: "refused", blackhole: "blackholed"}[mode]
 		time.Sleep(700 * time.Millisecond) // healthy load first
-		if got := stats.acked.Load(); got == 0 {
+		if got := stats.Acked.Load(); got == 0 {
 			t.Fatalf("%s: no write succeeded before the outage", name)
 		}
 		outageMu.Lock()
@@ -234,7 +106,7 @@ func TestFaultPostgresOutage(t *testing.T) {
 		outageMu.Unlock()
 		proxy.cut(mode)
 		cuts = append(cuts, time.Now())
-		unavailableBefore := stats.unavailable.Load()
+		unavailableBefore := stats.Unavailable.Load()
 
 		deadline := time.Now().Add(outage)
 		var readyChecks int
@@ -260,11 +132,11 @@ func TestFaultPostgresOutage(t *testing.T) {
 		}
 		if d := time.Since(start); resp.StatusCode() != http.StatusServiceUnavailable || d > requestTimeout+slack {
 			t.Errorf("%s: create during outage: %d after %s, want 503 within %s: %s", name, resp.StatusCode(), d, requestTimeout, resp.Body)
-		} else if msg := check503(resp.HTTPResponse, resp.Body); msg != "" {
+		} else if msg := apitest.Check503(resp.HTTPResponse, resp.Body); msg != "" {
 			t.Errorf("%s: %s", name, msg)
 		}
-		m.lose(lostCreate{name: "during outage " + name})
-		if n := stats.unavailable.Load() - unavailableBefore; n == 0 {
+		m.Lose(apitest.LostCreate{Name: "during outage " + name})
+		if n := stats.Unavailable.Load() - unavailableBefore; n == 0 {
 			t.Errorf("%s: the load saw no 503 during the outage", name)
 		}
 
@@ -281,8 +153,8 @@ func TestFaultPostgresOutage(t *testing.T) {
 				r, err := c.CreateGroupWithResponse(ctx, nil, api.CreateGroupJSONRequestBody{Name: "after outage " + name})
 				if err == nil && r.StatusCode() == http.StatusCreated {
 					recovered = time.Since(restored)
-					s, _ := snapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))
-					m.add(&tracked{uuid: r.JSON201.Uuid.String(), cur: s})
+					s, _ := apitest.SnapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))
+					m.Add(&apitest.Tracked{UUID: r.JSON201.Uuid.String(), Cur: s})
 					break
 				}
 			}
@@ -321,12 +193,12 @@ func TestFaultPostgresOutage(t *testing.T) {
 	if n := okDuringOutage.Load(); n > 0 {
 		t.Errorf("%d list requests started mid-outage answered 200: they cannot have reached the database", n)
 	}
-	if d := time.Duration(stats.maxLatency.Load()); d > requestTimeout+slack {
-		t.Errorf("slowest request: %s, want at most the request timeout %s (+%s)", stats.slowest, requestTimeout, slack)
+	if d := time.Duration(stats.MaxLatency.Load()); d > requestTimeout+slack {
+		t.Errorf("slowest request: %s, want at most the request timeout %s (+%s)", stats.Slowest(), requestTimeout, slack)
 	}
-	verify(t, ctx, c, m)
+	m.Verify(t, ctx, c)
 	t.Logf("load: %d acknowledged, %d answered 503, slowest request %s; %s",
-		stats.acked.Load(), stats.unavailable.Load(), time.Duration(stats.maxLatency.Load()).Round(time.Millisecond), m.outcomes())
+		stats.Acked.Load(), stats.Unavailable.Load(), time.Duration(stats.MaxLatency.Load()).Round(time.Millisecond), m.Outcomes())
 	if t.Failed() {
 		t.Logf("groupsd log:\n%s", tail(p.stderr.String(), 8000))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/oapi-codegen/nullable"
 
 	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server/apitest"
 	"github.com/groupsd/groupsd/store/storetest"
 )
 
@@ -67,8 +68,10 @@ func TestFaultReplicas(t *testing.T) {
 		procs = append(procs, p)
 		rr.hosts = append(rr.hosts, p.Addr)
 	}
-	c := newAPIClient(t, "http://replicas", key, rr)
-	at := func(i int) *api.ClientWithResponses { return newAPIClient(t, procs[i%replicas].URL, key, nil) }
+	c := apitest.NewClient(t, "http://replicas/api", key, rr)
+	at := func(i int) *api.ClientWithResponses {
+		return apitest.NewClient(t, procs[i%replicas].URL+"/api", key, nil)
+	}
 	ctx := context.Background()
 
 	t.Run("SameNameCreatesYieldOneWinner", func(t *testing.T) {
@@ -85,7 +88,7 @@ func TestFaultReplicas(t *testing.T) {
 					others.Store(i, err.Error())
 				case resp.StatusCode() == http.StatusCreated:
 					created.Add(1)
-				case resp.StatusCode() == http.StatusConflict && problemCode(resp.Body) == api.NAMECONFLICT:
+				case resp.StatusCode() == http.StatusConflict && apitest.ProblemCode(resp.Body) == api.NAMECONFLICT:
 					conflicts.Add(1)
 				default:
 					others.Store(i, fmt.Sprintf("%d %s", resp.StatusCode(), resp.Body))
@@ -198,7 +201,7 @@ func TestFaultReplicas(t *testing.T) {
 				t.Errorf("racer %d: %v", i, err)
 			case r.StatusCode() == http.StatusCreated:
 				bodies = append(bodies, r.Body)
-			case r.StatusCode() != http.StatusConflict || problemCode(r.Body) != api.IDEMPOTENCYINFLIGHT:
+			case r.StatusCode() != http.StatusConflict || apitest.ProblemCode(r.Body) != api.IDEMPOTENCYINFLIGHT:
 				t.Errorf("racer %d: %d %s, want 201 or 409 IDEMPOTENCY_IN_FLIGHT", i, r.StatusCode(), r.Body)
 			}
 		})

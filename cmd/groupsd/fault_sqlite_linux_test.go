@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server/apitest"
 )
 
 // Tests may run as root, and root ignores file permissions (chmod 0444 stops
@@ -30,14 +31,14 @@ import (
 //     user without write permission (which is used instead when not root).
 //     Skipped when the filesystem or the container does not allow chattr.
 
-// writeAttempts sends one write of each kind and checks that each is
-// refused with a 503 problem carrying Retry-After.
-func writeAttempts(t *testing.T, c *api.ClientWithResponses, victim string, version int64) {
+// writeAttempts sends one write of each kind to the group victim, with the
+// ETag the server gave it, and checks that each is refused with a 503
+// problem carrying Retry-After.
+func writeAttempts(t *testing.T, c *api.ClientWithResponses, victim, tag string) {
 	t.Helper()
 	ctx := context.Background()
-	tag := etagOf(version)
 	key := "while-unwritable"
-	id := mustParseUUID(victim)
+	id := apitest.MustParseUUID(victim)
 	attempts := []struct {
 		op   string
 		send func() (*http.Response, []byte, error)
@@ -68,7 +69,7 @@ func writeAttempts(t *testing.T, c *api.ClientWithResponses, victim string, vers
 		case r.StatusCode != http.StatusServiceUnavailable:
 			t.Errorf("%s on an unwritable database: %d, want 503: %s", a.op, r.StatusCode, body)
 		default:
-			if msg := check503(r, body); msg != "" {
+			if msg := apitest.Check503(r, body); msg != "" {
 				t.Errorf("%s: %s", a.op, msg)
 			}
 			if a.op == "POST" {
@@ -95,10 +96,10 @@ func raw(r interface{ StatusCode() int }, err error) (*http.Response, []byte, er
 }
 
 // checkReads checks that every group of m reads back as acknowledged.
-func checkReads(t *testing.T, p *proc, c *api.ClientWithResponses, m *model) {
+func checkReads(t *testing.T, p *proc, c *api.ClientWithResponses, m *apitest.Model) {
 	t.Helper()
 	ctx := context.Background()
-	verify(t, ctx, c, m)
+	m.Verify(t, ctx, c)
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
 		resp, err := http.Get(p.URL + path)
 		if err != nil {
@@ -109,26 +110,6 @@ func checkReads(t *testing.T, p *proc, c *api.ClientWithResponses, m *model) {
 			t.Errorf("%s: %d, want %d (reads still work)", path, resp.StatusCode, want)
 		}
 	}
-}
-
-// seed creates n groups through c and records them in m.
-func seed(t *testing.T, c *api.ClientWithResponses, m *model, n int) []*tracked {
-	t.Helper()
-	var out []*tracked
-	for range n {
-		r, err := c.CreateGroupWithResponse(context.Background(), nil, api.CreateGroupJSONRequestBody{Name: fmt.Sprintf("Kasse %d", m.seq.Add(1))})
-		if err != nil || r.JSON201 == nil {
-			t.Fatalf("seed: %v %v", err, r)
-		}
-		s, err := snapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := &tracked{uuid: r.JSON201.Uuid.String(), cur: s}
-		m.add(g)
-		out = append(out, g)
-	}
-	return out
 }
 
 func setFsize(t *testing.T, pid int, limit uint64) {
@@ -154,13 +135,13 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		database := "sqlite:" + path
 		key := newKey(t, database, faultOrg)
 		p := startGroupsd(t, nil, "--database", database, "--request-timeout", "2s")
-		c := newAPIClient(t, p.URL, key, nil)
-		m := newModel()
-		groups := seed(t, c, m, 20)
+		c := apitest.NewClient(t, p.URL+"/api", key, nil)
+		m := apitest.NewModel()
+		groups := m.Seed(t, c, 20)
 
 		setFsize(t, p.cmd.Process.Pid, 0)
 		start := time.Now()
-		writeAttempts(t, c, groups[0].uuid, groups[0].cur.Version)
+		writeAttempts(t, c, groups[0].UUID, groups[0].Cur.ETag)
 		if d := time.Since(start); d > 4*time.Second {
 			t.Errorf("four refused writes took %s: they must fail fast", d)
 		}
@@ -168,28 +149,28 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		checkReads(t, p, c, m)
 
 		setFsize(t, p.cmd.Process.Pid, unix.RLIM_INFINITY)
-		more := seed(t, c, m, 1) // the disk has room again: same process, no restart
+		more := m.Seed(t, c, 1) // the disk has room again: same process, no restart
 		ctx := context.Background()
 		key2 := "while-unwritable" // its claim never landed, so it is free
 		r, err := c.CreateGroupWithResponse(ctx, &api.CreateGroupParams{IdempotencyKey: &key2}, api.CreateGroupJSONRequestBody{Name: "never stored either"})
 		if err != nil || r.StatusCode() != http.StatusCreated || r.HTTPResponse.Header.Get("Idempotent-Replayed") != "" {
 			t.Fatalf("retrying the refused idempotent create: %v %v, want a fresh 201", err, r)
 		}
-		s, _ := snapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))
-		m.add(&tracked{uuid: r.JSON201.Uuid.String(), cur: s})
+		s, _ := apitest.SnapshotOf(*r.JSON201, r.HTTPResponse.Header.Get("ETag"))
+		m.Add(&apitest.Tracked{UUID: r.JSON201.Uuid.String(), Cur: s})
 		g := more[0]
-		tag := etagOf(g.cur.Version)
-		pr, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, mustParseUUID(g.uuid), &api.UpdateGroupParams{IfMatch: &tag},
+		tag := g.Cur.ETag
+		pr, err := c.UpdateGroupWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, apitest.MustParseUUID(g.UUID), &api.UpdateGroupParams{IfMatch: &tag},
 			api.GroupPatch{Description: nullable.NewNullableWithValue("after the disk was freed")})
 		if err != nil || pr.JSON200 == nil {
 			t.Fatalf("patch after the disk was freed: %v %v", err, pr)
 		}
-		g.cur, _ = snapshotOf(*pr.JSON200, pr.HTTPResponse.Header.Get("ETag"))
+		g.Cur, _ = apitest.SnapshotOf(*pr.JSON200, pr.HTTPResponse.Header.Get("ETag"))
 
 		kill9(t, p)
 		integrityCheck(t, path)
 		p = startGroupsd(t, nil, "--database", database)
-		verify(t, ctx, newAPIClient(t, p.URL, key, nil), m)
+		m.Verify(t, ctx, apitest.NewClient(t, p.URL+"/api", key, nil))
 	})
 
 	t.Run("ReadOnlyFile", func(t *testing.T) {
@@ -197,9 +178,9 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		path := filepath.Join(dir, "groups.db")
 		database := "sqlite:" + path
 		key := newKey(t, database, faultOrg)
-		m := newModel()
+		m := apitest.NewModel()
 		p := startGroupsd(t, nil, "--database", database)
-		seed(t, newAPIClient(t, p.URL, key, nil), m, 20)
+		m.Seed(t, apitest.NewClient(t, p.URL+"/api", key, nil), 20)
 		// A clean stop checkpoints the WAL into the file and removes it.
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -210,9 +191,9 @@ func TestFaultSQLiteUnwritable(t *testing.T) {
 		makeReadOnly(t, path)
 
 		p = startGroupsd(t, nil, "--database", database, "--request-timeout", "2s")
-		c := newAPIClient(t, p.URL, key, nil)
-		live := m.live()
-		writeAttempts(t, c, live[0].uuid, live[0].cur.Version)
+		c := apitest.NewClient(t, p.URL+"/api", key, nil)
+		live := m.Live()
+		writeAttempts(t, c, live[0].UUID, live[0].Cur.ETag)
 		checkReads(t, p, c, m)
 	})
 }

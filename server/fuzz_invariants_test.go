@@ -1,0 +1,364 @@
+package server_test
+
+// The invariants every fuzz target checks on every input, and the rules of
+// openapi.yaml they check against.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server"
+	"github.com/groupsd/groupsd/server/apitest"
+	"github.com/groupsd/groupsd/store"
+)
+
+var (
+	fuzzRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	fuzzTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+)
+
+// fuzzUndocumented lists statuses the server answers that openapi.yaml does
+// not document for the operation. Keep it empty: an entry is a spec bug.
+var fuzzUndocumented = map[string]bool{}
+
+// fuzzCodeStatus is the status each problem code belongs to.
+var fuzzCodeStatus = map[api.ProblemCode]int{
+	api.VALIDATIONERROR: 400, api.UNAUTHORIZED: 401, api.NOTFOUND: 404, api.METHODNOTALLOWED: 405,
+	api.NOTACCEPTABLE: 406, api.NAMECONFLICT: 409, api.IDEMPOTENCYINFLIGHT: 409, api.PRECONDITIONFAILED: 412,
+	api.PAYLOADTOOLARGE: 413, api.UNSUPPORTEDMEDIATYPE: 415, api.IDEMPOTENCYKEYREUSED: 422,
+	api.PRECONDITIONREQUIRED: 428, api.INTERNAL: 500, api.SERVICEUNAVAILABLE: 503,
+}
+
+func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *routers.Route) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s\n%s\nserver log:\n%s", fmt.Sprintf(format, args...), res, env.log.Take())
+	}
+	if res.status >= 500 || res.status < 100 {
+		fail("status %d", res.status)
+	}
+	id := res.header.Get("X-Request-Id")
+	if !fuzzRequestID.MatchString(id) {
+		fail("X-Request-Id %q is malformed", id)
+	}
+	if sent := res.req.Header.Get("X-Request-Id"); fuzzRequestID.MatchString(sent) && id != sent {
+		fail("X-Request-Id %q, want the client's %q", id, sent)
+	}
+	if res.status >= 400 {
+		env.checkProblem(t, res, fail)
+	}
+	if route == nil {
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: res.req, PathParams: res.params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: res.status, Header: res.header,
+		Body: io.NopCloser(bytes.NewReader(res.body)),
+		Options: &openapi3filter.Options{MultiError: true,
+			IncludeResponseStatus: !env.undocumented[res.op+" "+strconv.Itoa(res.status)]},
+	})
+	if err != nil {
+		fail("%s: response does not match openapi.yaml: %v", res.op, err)
+	}
+	switch {
+	case res.status == 304:
+		env.sawVersion(t, res, res.params["uuid"], fail)
+	case res.status == 200 && res.op == "listGroups":
+		var p fuzzPage
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			fail("page: %v", err)
+		}
+		for _, g := range p.Content {
+			fuzzCheckGroup(g, fail)
+		}
+		if p.Page.Size < 1 || len(p.Content) > int(p.Page.Size) {
+			fail("%d groups on a page of size %d", len(p.Content), p.Page.Size)
+		}
+		if want := (p.Page.TotalElements + int64(p.Page.Size) - 1) / int64(p.Page.Size); int64(p.Page.TotalPages) != want {
+			fail("totalPages %d, want %d", p.Page.TotalPages, want)
+		}
+	case res.status/100 == 2 && res.op != "deleteGroup":
+		var g fuzzGroup
+		if err := json.Unmarshal(res.body, &g); err != nil {
+			fail("group: %v", err)
+		}
+		fuzzCheckGroup(g, fail)
+		if res.status == 201 && res.header.Get("Location") != "/api/v2/groups/"+g.UUID {
+			fail("Location %q, want the canonical path of %s", res.header.Get("Location"), g.UUID)
+		}
+		if !res.replayed() { // a replay repeats the ETag of its time
+			env.sawVersion(t, res, g.UUID, fail)
+		}
+	}
+}
+
+// sawVersion checks the response's ETag against the highest version seen
+// for the group, and records it.
+func (env *fuzzEnv) sawVersion(t testing.TB, res *fuzzResponse, uuid string, fail func(string, ...any)) int64 {
+	t.Helper()
+	v, err := apitest.VersionOf(res.header.Get("ETag"))
+	if err != nil {
+		fail("ETag %q is not a strong version tag", res.header.Get("ETag"))
+	}
+	uuid = strings.ToLower(uuid)
+	if v < env.versions[uuid] {
+		fail("group %s went back from version %d to %d", uuid, env.versions[uuid], v)
+	}
+	env.versions[uuid] = v
+	return v
+}
+
+func (env *fuzzEnv) checkProblem(t testing.TB, res *fuzzResponse, fail func(string, ...any)) {
+	t.Helper()
+	if mt, _, err := mime.ParseMediaType(res.header.Get("Content-Type")); err != nil || mt != "application/problem+json" {
+		fail("a %d with Content-Type %q, want application/problem+json", res.status, res.header.Get("Content-Type"))
+	}
+	switch res.status {
+	case 401:
+		if res.header.Get("WWW-Authenticate") == "" {
+			fail("401 without WWW-Authenticate")
+		}
+	case 405:
+		if res.header.Get("Allow") == "" {
+			fail("405 without Allow")
+		}
+	}
+	if res.req.Method == http.MethodHead {
+		if len(res.body) != 0 {
+			fail("a HEAD response has a body")
+		}
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(res.body, &fields); err != nil {
+		fail("problem body is not a JSON object: %v", err)
+	}
+	for _, k := range []string{"type", "title", "status", "detail", "instance", "code", "requestId"} {
+		if _, ok := fields[k]; !ok {
+			fail("problem has no %q", k)
+		}
+	}
+	var p api.Problem
+	if err := json.Unmarshal(res.body, &p); err != nil {
+		fail("problem body does not parse as Problem: %v", err)
+	}
+	if int(p.Status) != res.status {
+		fail("problem status %d on a %d response", p.Status, res.status)
+	}
+	if !env.codes[string(p.Code)] {
+		fail("problem code %q is not in the spec's ProblemCode enum", p.Code)
+	}
+	if want, ok := fuzzCodeStatus[p.Code]; ok && want != res.status {
+		fail("problem code %s on a %d response, want %d", p.Code, res.status, want)
+	}
+	if p.Title != http.StatusText(res.status) {
+		fail("problem title %q, want %q", p.Title, http.StatusText(res.status))
+	}
+	for _, fe := range apitest.ProblemErrors(p) {
+		if fe.Detail == "" {
+			fail("problem errors entry without detail")
+		}
+		if fe.Pointer != nil && *fe.Pointer != "" && !strings.HasPrefix(*fe.Pointer, "/") {
+			fail("problem errors pointer %q is not a JSON Pointer", *fe.Pointer)
+		}
+	}
+	// A replayed idempotent outcome repeats the first request's body byte for
+	// byte, its requestId and instance included.
+	if !res.replayed() {
+		if p.RequestId != res.header.Get("X-Request-Id") {
+			fail("problem requestId %q, X-Request-Id %q", p.RequestId, res.header.Get("X-Request-Id"))
+		}
+		if p.Instance != res.req.URL.EscapedPath() {
+			fail("problem instance %q, want the path as sent %q", p.Instance, res.req.URL.EscapedPath())
+		}
+	}
+}
+
+// fuzzGroup and fuzzPage are the wire forms of Group and GroupPage; the
+// validator has already checked them against the schema.
+type fuzzGroup struct {
+	UUID        string  `json:"uuid"`
+	Name        string  `json:"name"`
+	Description *string `json:"description"`
+	CreatedAt   string  `json:"createdAt"`
+	UpdatedAt   string  `json:"updatedAt"`
+}
+
+type fuzzPage struct {
+	Content []fuzzGroup `json:"content"`
+	Page    struct {
+		Size          int32   `json:"size"`
+		Number        int32   `json:"number"`
+		TotalElements int64   `json:"totalElements"`
+		TotalPages    int32   `json:"totalPages"`
+		Next          *string `json:"next"`
+	} `json:"page"`
+}
+
+func fuzzCheckGroup(g fuzzGroup, fail func(string, ...any)) {
+	if !fuzzTimestamp.MatchString(g.CreatedAt) || !fuzzTimestamp.MatchString(g.UpdatedAt) {
+		fail("timestamps %q, %q: want UTC with three fractional digits", g.CreatedAt, g.UpdatedAt)
+	}
+	if g.UpdatedAt < g.CreatedAt {
+		fail("updatedAt %s before createdAt %s", g.UpdatedAt, g.CreatedAt)
+	}
+	if fuzzNameProblem(g.Name) != "" || strings.TrimFunc(g.Name, unicode.IsSpace) != g.Name {
+		fail("group name %q is not a trimmed valid name", g.Name)
+	}
+}
+
+// checkStore checks the invariants of the whole database and returns how
+// many groups it holds: names are valid, trimmed and stored with their
+// NameKey; no two groups of an organization share a NameKey; no version
+// went down; group_counts equals the real count of every organization.
+func (env *fuzzEnv) checkStore(t testing.TB) int {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("store invariant: %s\nafter\n%s", fmt.Sprintf(format, args...), env.last)
+	}
+	rows := env.rows(t, "")
+	byKey := map[[2]string]string{}
+	counts := map[string]int64{}
+	for _, r := range rows {
+		if p := fuzzNameProblem(r.Name); p != "" {
+			fail("group %s has name %q: %s", r.UUID, r.Name, p)
+		}
+		if strings.TrimFunc(r.Name, unicode.IsSpace) != r.Name {
+			fail("group %s has untrimmed name %q", r.UUID, r.Name)
+		}
+		if r.NameKey != store.NameKey(r.Name) {
+			fail("group %s name %q stored with key %q, want %q", r.UUID, r.Name, r.NameKey, store.NameKey(r.Name))
+		}
+		k := [2]string{r.Org, store.NameKey(r.Name)}
+		if other, dup := byKey[k]; dup {
+			fail("groups %s and %s of %s share the name key %q", other, r.UUID, r.Org, k[1])
+		}
+		byKey[k] = r.UUID
+		if r.Description != nil && fuzzDescriptionProblem(*r.Description) != "" {
+			fail("group %s has description %q: %s", r.UUID, *r.Description, fuzzDescriptionProblem(*r.Description))
+		}
+		if r.Version < 1 || r.Version < env.versions[r.UUID] {
+			fail("group %s is at version %d after %d was seen", r.UUID, r.Version, env.versions[r.UUID])
+		}
+		env.versions[r.UUID] = r.Version
+		if r.UpdatedAt < r.CreatedAt {
+			fail("group %s updated before it was created", r.UUID)
+		}
+		counts[r.Org]++
+	}
+	rs, err := env.raw.Query("SELECT org, n FROM group_counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	stored := map[string]int64{}
+	for rs.Next() {
+		var org string
+		var n int64
+		if err := rs.Scan(&org, &n); err != nil {
+			t.Fatal(err)
+		}
+		stored[org] = n
+	}
+	for _, org := range slices.Sorted(maps.Keys(counts)) {
+		if stored[org] != counts[org] {
+			fail("group_counts says %d groups for %s, the table holds %d", stored[org], org, counts[org])
+		}
+	}
+	for org, n := range stored {
+		if n != counts[org] {
+			fail("group_counts says %d groups for %s, the table holds %d", n, org, counts[org])
+		}
+	}
+	return len(rows)
+}
+
+// fuzzNameProblem says why name breaks the spec's GroupName rules (length in
+// code points, no Unicode Cc characters, not blank once trimmed), or "".
+func fuzzNameProblem(name string) string {
+	switch n := utf8.RuneCountInString(name); {
+	case n < 1:
+		return "empty"
+	case n > 255:
+		return "longer than 255 code points"
+	}
+	if strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Cc, r) }) >= 0 {
+		return "contains a control character"
+	}
+	if strings.TrimFunc(name, unicode.IsSpace) == "" {
+		return "blank"
+	}
+	return ""
+}
+
+// fuzzDescriptionProblem says why a description breaks GroupDescription, or "".
+func fuzzDescriptionProblem(d string) string {
+	if utf8.RuneCountInString(d) > 2000 {
+		return "longer than 2000 code points"
+	}
+	if strings.ContainsRune(d, 0) {
+		return "contains NUL"
+	}
+	return ""
+}
+
+// fuzzIfMatchHolds is RFC 9110 13.1.1 for a group at version: "*" or a
+// listed entity tag equal, character for character, to the group's strong
+// ETag. A blank header is no condition.
+func fuzzIfMatchHolds(h string, version int64) bool {
+	h = strings.Trim(h, " \t")
+	if h == "" || h == "*" {
+		return true
+	}
+	tag := server.ETag(version)
+	for _, el := range strings.Split(h, ",") {
+		if strings.Trim(el, " \t") == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzNoneMatchHolds is RFC 9110 13.1.2: "*" or a listed entity tag weakly
+// equal to etag (the opaque tags match, W/ prefixes ignored). A "*" inside a
+// list is not valid syntax; it matches too, as the server reads it.
+func fuzzNoneMatchHolds(h, etag string) bool {
+	for _, el := range strings.Split(h, ",") {
+		el = strings.Trim(el, " \t")
+		if el == "*" || strings.TrimPrefix(el, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzMillis is the wire form of a stored timestamp.
+func fuzzMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func fuzzStatusIn(t testing.TB, env *fuzzEnv, res *fuzzResponse, want ...int) {
+	t.Helper()
+	if !slices.Contains(want, res.status) {
+		t.Fatalf("status %d, want one of %v\n%s\nserver log:\n%s", res.status, want, res, env.log.Take())
+	}
+}

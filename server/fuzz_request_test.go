@@ -1,0 +1,172 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/groupsd/groupsd/server"
+)
+
+// FuzzRequest: anything at all.
+
+// fuzzRequestInput is one input of FuzzRequest. In path, query, the If-* headers
+// and the body, {uuid} becomes a group of the caller's organization, {other}
+// a group of another organization, {etag} the current ETag of {uuid} and {v}
+// its version number.
+type fuzzRequestInput struct {
+	Method, Path, Query                string
+	ContentType, IfMatch, IfNoneMatch  string
+	IdempotencyKey, RequestID, AuthRaw string
+	Auth                               uint8 // see fuzzAuth
+	Body                               []byte
+	// Flags: 1 chunked body, 2 the --require-if-match server, 4 no body at
+	// all, 8 pad the body with spaces to exactly 1 MiB, 16 to 1 MiB + 1, 32
+	// send every header but Authorization twice.
+	Flags uint8
+}
+
+// The outcomes an Authorization header can have.
+const (
+	fuzzAuthInvalid = iota // must get 401 on an API path
+	fuzzAuthValid          // must never get 401
+	fuzzAuthEither         // not asserted (see fuzzAuth)
+)
+
+// fuzzAuth is the Authorization header for mode%8 ("" for none) and what
+// the server must make of it.
+func (env *fuzzEnv) fuzzAuth(mode uint8, raw string) (string, int) {
+	switch mode % 8 {
+	case 0:
+		return env.bearer(fuzzOrg), fuzzAuthValid
+	case 1:
+		return env.bearer(fuzzOtherOrg), fuzzAuthValid
+	case 2:
+		return "", fuzzAuthInvalid
+	case 3:
+		return "Bearer " + raw, fuzzAuthInvalid
+	case 4:
+		return raw, fuzzAuthInvalid
+	case 5:
+		return "bEaReR " + env.keys[fuzzOrg], fuzzAuthValid // the scheme is case-insensitive
+	case 6:
+		return "Bearer " + env.revoked, fuzzAuthInvalid
+	default:
+		// RFC 9110 11.4 allows several spaces after the scheme; the server
+		// answers 401 (reported, see TestFuzzRegressions).
+		return "Bearer  " + env.keys[fuzzOrg], fuzzAuthEither
+	}
+}
+
+func fuzzIsAPIPath(p string) bool {
+	return p == "/v2" || p == "/api/v2" || strings.HasPrefix(p, "/v2/") || strings.HasPrefix(p, "/api/v2/")
+}
+
+func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
+	t.Helper()
+	subst := func(s string) string {
+		if !strings.Contains(s, "{") {
+			return s
+		}
+		a := env.anchor(t, fuzzOrg)
+		s = strings.ReplaceAll(s, "{uuid}", a.UUID)
+		s = strings.ReplaceAll(s, "{etag}", server.ETag(a.Version))
+		s = strings.ReplaceAll(s, "{v}", strconv.FormatInt(a.Version, 10))
+		if strings.Contains(s, "{other}") {
+			s = strings.ReplaceAll(s, "{other}", env.anchor(t, fuzzOtherOrg).UUID)
+		}
+		return s
+	}
+	fr := fuzzRequest{method: in.Method, target: subst(in.Path), chunked: in.Flags&1 != 0, strict: in.Flags&2 != 0}
+	if in.Query != "" {
+		fr.target += "?" + subst(in.Query)
+	}
+	authz, authWant := env.fuzzAuth(in.Auth, in.AuthRaw)
+	for i, h := range [][2]string{
+		{"Authorization", authz}, {"Content-Type", in.ContentType}, {"If-Match", subst(in.IfMatch)},
+		{"If-None-Match", subst(in.IfNoneMatch)}, {"Idempotency-Key", in.IdempotencyKey}, {"X-Request-Id", in.RequestID},
+	} {
+		if h[1] != "" {
+			fr.header = append(fr.header, h)
+			if i > 0 && in.Flags&32 != 0 {
+				fr.header = append(fr.header, h)
+			}
+		}
+	}
+	if in.Flags&4 == 0 {
+		fr.body = []byte(subst(string(in.Body)))
+		switch {
+		case in.Flags&16 != 0:
+			fr.body = append(fr.body, bytes.Repeat([]byte{' '}, max(0, server.MaxBodyBytes+1-len(fr.body)))...)
+		case in.Flags&8 != 0 && len(fr.body) <= server.MaxBodyBytes:
+			fr.body = append(fr.body, bytes.Repeat([]byte{' '}, server.MaxBodyBytes-len(fr.body))...)
+		}
+	}
+	res, ok := env.do(t, fr)
+	if !ok {
+		return
+	}
+	protected := fuzzIsAPIPath(res.req.URL.Path) || res.op != ""
+	switch {
+	case protected && authWant == fuzzAuthInvalid && res.status != 401:
+		t.Fatalf("an API request without a valid key got %d, want 401\n%s", res.status, res)
+	case authWant == fuzzAuthValid && res.status == 401:
+		t.Fatalf("a valid key got 401\n%s", res)
+	case res.status != 401 && len(fr.body) > server.MaxBodyBytes && res.status != 413:
+		t.Fatalf("a %d-byte body got %d, want 413\n%s", len(fr.body), res.status, res)
+	case len(fr.body) <= server.MaxBodyBytes && res.status == 413:
+		t.Fatalf("a %d-byte body got 413\n%s", len(fr.body), res)
+	case authWant == fuzzAuthValid && res.req.Header.Get("Content-Type") == "" && len(fr.body) > 0 &&
+		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup"}, res.op) &&
+		res.status != 415:
+		t.Fatalf("a body without Content-Type got %d, want 415\n%s", res.status, res)
+	}
+	if inm := res.req.Header.Values("If-None-Match"); res.op == "getGroup" && len(inm) == 1 && (res.status == 200 || res.status == 304) {
+		if holds := fuzzNoneMatchHolds(inm[0], res.header.Get("ETag")); holds != (res.status == 304) {
+			t.Fatalf("If-None-Match %q against ETag %s got %d\n%s", inm[0], res.header.Get("ETag"), res.status, res)
+		}
+	}
+	if m := res.req.Method; m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions {
+		if env.checkStore(t) > fuzzMaxGroups {
+			env.reset(t)
+		}
+	}
+}
+
+func FuzzRequest(f *testing.F) {
+	env := newFuzzEnv(f)
+	for _, in := range []fuzzRequestInput{
+		{Method: "GET", Path: "/api/v2/groups", Query: "page=0&size=2&sort=name,desc&q=an"},
+		{Method: "GET", Path: "/v2/groups/{uuid}", IfNoneMatch: "{etag}"},
+		{Method: "GET", Path: "/v2/groups/{uuid}", IfNoneMatch: `"1", W/"{v}"`},
+		{Method: "GET", Path: "/api/v2/groups/{other}"},
+		{Method: "GET", Path: "/api/v2/groups/not-a-uuid", RequestID: "trace-1"},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "application/json", Body: []byte(`{"name":" Finance ","description":null}`)},
+		{Method: "POST", Path: "/v2/groups", ContentType: "application/json", IdempotencyKey: "k1", Body: []byte(`{"name":"Ops"}`), Flags: 1},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "text/plain", Body: []byte(`{"name":"x"}`)},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "application/json", Body: []byte(`{"name":"big"}`), Flags: 8},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "application/json", Body: []byte(`{"name":"big"}`), Flags: 16},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/merge-patch+json", IfMatch: "{etag}", Body: []byte(`{"description":"d"}`)},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/json", Body: []byte(`{"name":null}`), Flags: 2},
+		{Method: "PUT", Path: "/api/v2/groups", ContentType: "application/json", IfMatch: `W/"1"`, Body: []byte(`{"uuid":"{uuid}","name":"Renamed"}`)},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}", IfMatch: `"999"`},
+		{Method: "DELETE", Path: "/v2/groups", Auth: 2},
+		{Method: "GET", Path: "/api/v2/groups", Auth: 3, AuthRaw: "gk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+		{Method: "GET", Path: "/healthz", Auth: 2},
+		{Method: "OPTIONS", Path: "/api/v2/groups"},
+		{Method: "HEAD", Path: "/api/v2/groups/{uuid}"},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/json", IfMatch: "{etag}", RequestID: "twice", Body: []byte(`{}`), Flags: 32},
+	} {
+		f.Add(in.Method, in.Path, in.Query, in.ContentType, in.IfMatch, in.IfNoneMatch, in.IdempotencyKey,
+			in.RequestID, in.AuthRaw, in.Auth, in.Body, in.Flags)
+	}
+	f.Fuzz(func(t *testing.T, method, path, query, contentType, ifMatch, ifNoneMatch, idempotencyKey,
+		requestID, authRaw string, auth uint8, body []byte, flags uint8) {
+		env.request(t, fuzzRequestInput{Method: method, Path: path, Query: query, ContentType: contentType,
+			IfMatch: ifMatch, IfNoneMatch: ifNoneMatch, IdempotencyKey: idempotencyKey, RequestID: requestID,
+			AuthRaw: authRaw, Auth: auth, Body: body, Flags: flags})
+	})
+}
