@@ -196,16 +196,14 @@ func (f *flags) usage(w io.Writer) {
 			fmt.Fprintf(w, " %s", k)
 		}
 		fmt.Fprintf(w, "\n      %s\n", fl.Usage)
-		var notes []string
-		if fl.DefValue != "" {
-			notes = append(notes, "default "+fl.DefValue)
+		notes := []string{"default " + fl.DefValue}
+		if fl.DefValue == "" {
+			notes[0] = `default ""`
 		}
 		if env := f.env[name]; len(env) > 0 {
 			notes = append(notes, "env "+strings.Join(env, " or "))
 		}
-		if len(notes) > 0 {
-			fmt.Fprintf(w, "      (%s)\n", strings.Join(notes, "; "))
-		}
+		fmt.Fprintf(w, "      (%s)\n", strings.Join(notes, "; "))
 	}
 }
 
