@@ -111,4 +111,3 @@ func (c Config) validate() error {
 	}
 	return nil
 }
-
