@@ -20,7 +20,9 @@ import (
 // and each 503 is logged as an error with its request id.
 func TestRequestDeadlineReachesDatabase(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "groups.db")
-	p := startGroupsd(t, nil, "--database", "sqlite:"+dbPath, "--auth", "none", "--request-timeout", "300ms")
+	cfg := testConfig(t)
+	cfg.Database, cfg.Auth, cfg.RequestTimeout = "sqlite:"+dbPath, "none", 300*time.Millisecond
+	p := startServer(t, cfg)
 
 	const n = 4
 	var ids []string
@@ -117,10 +119,10 @@ wait:
 		t.Errorf("%d timed-out writes were applied later; only the one already inside SQLite may land", changed)
 	}
 
-	// Stopping flushes groupsd's stderr to us; then read the error lines.
-	opsStop(t, p)
+	// After Close every line is logged; then read the error lines.
+	p.Stop(t)
 	failed := map[string]bool{}
-	for _, m := range opsLogLines(t, p) {
+	for _, m := range opsLogLines(t, p.Logs) {
 		if m["level"] == "WARN" && m["msg"] == "request failed" {
 			failed[fmt.Sprint(m["request_id"])] = true
 		}

@@ -59,8 +59,11 @@ func TestKeysCLI(t *testing.T) {
 			}
 		}
 	})
+	// The server runs in-process; the revoking CLI is a separate process.
 	t.Run("RevokeTakesEffectOnARunningServer", func(t *testing.T) {
-		p := startGroupsd(t, nil, "--database", database, "--log-level", "error")
+		cfg := testConfig(t)
+		cfg.Database, cfg.LogLevel = database, "error"
+		p := startServer(t, cfg)
 		get := func(key string) int {
 			req, _ := http.NewRequest("GET", p.URL+"/api/v2/groups", nil)
 			req.Header.Set("Authorization", "Bearer "+key)

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,9 @@ import (
 // line at a time (slowloris) is disconnected once --read-header-timeout
 // passes, without an answer, and other clients are served meanwhile.
 func TestSlowHeaderClientIsCutOff(t *testing.T) {
-	p := startGroupsd(t, nil, "--database", "sqlite:"+filepath.Join(t.TempDir(), "groups.db"),
-		"--auth", "none", "--read-header-timeout", "300ms")
+	cfg := testConfig(t)
+	cfg.Auth, cfg.ReadHeaderTimeout = "none", 300*time.Millisecond
+	p := startServer(t, cfg)
 
 	rr := opsDialRaw(t, p.Addr)
 	rr.write(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -58,15 +58,19 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 func TestMaxHeaderBytes(t *testing.T) {
 	for _, c := range []struct {
 		name       string
-		args       []string
+		max        int // --max-header-bytes, 0 for the default
 		fits, over int // header value sizes
 	}{
-		{"Default", nil, 32 << 10, 256 << 10},
-		{"Flag", []string{"--max-header-bytes", "8192"}, 2 << 10, 32 << 10},
+		{"Default", 0, 32 << 10, 256 << 10},
+		{"Flag", 8192, 2 << 10, 32 << 10},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"--database", "sqlite:" + filepath.Join(t.TempDir(), "groups.db"), "--auth", "none"}, c.args...)
-			p := startGroupsd(t, nil, args...)
+			cfg := testConfig(t)
+			cfg.Auth = "none"
+			if c.max != 0 {
+				cfg.MaxHeaderBytes = c.max
+			}
+			p := startServer(t, cfg)
 			for _, size := range []int{c.fits, c.over} {
 				rr := opsDialRaw(t, p.Addr)
 				rr.write(t, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", size)))

@@ -3,20 +3,19 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestAccessLogJSON runs the binary with its default JSON logs and checks
+// TestAccessLogJSON runs groupsd with its default JSON logs and checks
 // the access line of each request: method, route template (never the raw
 // path), status, duration, bytes, request id and organization; and that no
 // credential or raw group id appears anywhere in the logs.
 func TestAccessLogJSON(t *testing.T) {
-	database := "sqlite:" + filepath.Join(t.TempDir(), "groups.db")
-	key := newKey(t, database, "acme")
-	p := startGroupsd(t, nil, "--database", database)
+	cfg := testConfig(t)
+	key := createKey(t, cfg.Database, "acme")
+	p := startServer(t, cfg)
 	auth := []string{"Authorization", "Bearer " + key}
 	wrongKey := "gk_000000000000_thisIsNotAValidSecretButLooksLikeOne000000000"
 
@@ -50,9 +49,9 @@ func TestAccessLogJSON(t *testing.T) {
 	do("log-wrong-key", "GET", "/api/v2/groups/"+g.UUID, 401, "/api/v2/groups/:uuid", "", "Authorization", "Bearer "+wrongKey)
 	do("log-unmatched", "GET", "/no/such/"+g.UUID, 404, "unmatched", "")
 	do("log-health", "GET", "/healthz", 200, "/healthz", "")
-	opsStop(t, p)
+	p.Stop(t)
 
-	access := opsAccessLines(t, p)
+	access := opsAccessLines(t, p.Logs)
 	for id, w := range wants {
 		m := access[id]
 		if m == nil {
@@ -89,7 +88,7 @@ func TestAccessLogJSON(t *testing.T) {
 	// Nothing secret or tenant-specific leaks into any line: not the key,
 	// not a wrong key, not the Authorization header, not the group ids
 	// that were in the paths.
-	all := p.stderr.String()
+	all := p.Logs.String()
 	for _, s := range []string{key, wrongKey, "Bearer", "Authorization", "authorization", g.UUID, missing} {
 		if strings.Contains(all, s) {
 			t.Errorf("the logs contain %q:\n%s", s, all)
@@ -108,11 +107,13 @@ func TestAccessLogJSON(t *testing.T) {
 // usage errors (exit status 2) before anything starts.
 func TestLogFormatAndLevel(t *testing.T) {
 	t.Run("Text", func(t *testing.T) {
-		p := startGroupsd(t, nil, "--database", "sqlite:"+filepath.Join(t.TempDir(), "groups.db"), "--auth", "none", "--log-format", "text")
+		cfg := testConfig(t)
+		cfg.Auth, cfg.LogFormat = "none", "text"
+		p := startServer(t, cfg)
 		opsDo(t, "GET", p.URL+"/v2/groups?size=5", "", "X-Request-Id", "text-1")
-		opsStop(t, p)
+		p.Stop(t)
 		var found bool
-		for _, line := range p.stderr.Lines() {
+		for _, line := range p.Logs.Lines() {
 			if strings.HasPrefix(line, "{") || !strings.HasPrefix(line, "time=") {
 				t.Errorf("not a text line: %s", line)
 			}
@@ -126,14 +127,16 @@ func TestLogFormatAndLevel(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("no access line:\n%s", p.stderr.String())
+			t.Errorf("no access line:\n%s", p.Logs.String())
 		}
 	})
 	t.Run("WarnDropsAccessLines", func(t *testing.T) {
-		p := startGroupsd(t, nil, "--database", "sqlite:"+filepath.Join(t.TempDir(), "groups.db"), "--auth", "none", "--log-level", "warn")
+		cfg := testConfig(t)
+		cfg.Auth, cfg.LogLevel = "none", "warn"
+		p := startServer(t, cfg)
 		opsDo(t, "GET", p.URL+"/v2/groups", "")
-		opsStop(t, p)
-		lines := opsLogLines(t, p)
+		p.Stop(t)
+		lines := opsLogLines(t, p.Logs)
 		var warned bool
 		for _, m := range lines {
 			if m["level"] == "INFO" || m["level"] == "DEBUG" {
@@ -142,9 +145,10 @@ func TestLogFormatAndLevel(t *testing.T) {
 			warned = warned || m["level"] == "WARN"
 		}
 		if !warned { // --auth none always warns
-			t.Errorf("no WARN line:\n%s", p.stderr.String())
+			t.Errorf("no WARN line:\n%s", p.Logs.String())
 		}
 	})
+	// Exit status and stderr are the CLI's: this part runs the binary.
 	t.Run("BadValues", func(t *testing.T) {
 		for _, args := range [][]string{{"--log-format", "xml"}, {"--log-level", "loud"}} {
 			_, stderr, err := groupsdCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)

@@ -5,8 +5,10 @@
 //	groupsd keys create|list|revoke
 //	groupsd version
 //
-// Every flag has a GROUPS_* environment equivalent (--request-timeout is
-// GROUPS_REQUEST_TIMEOUT); a flag on the command line wins.
+// Every serve and migrate flag has a GROUPS_* environment equivalent
+// (--request-timeout is GROUPS_REQUEST_TIMEOUT); a flag on the command line
+// wins. Configuration is read here only: flags and environment become a
+// Config, and Main.Run wires the store, server, metrics and docs from it.
 package main
 
 import (
@@ -23,104 +25,77 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "groupsd:", err)
-		}
+		fmt.Fprintln(os.Stderr, "groupsd:", err)
 		os.Exit(exitCode(err))
 	}
 }
 
-// usageError marks a command-line mistake (exit code 2).
+// usageError marks a command-line or configuration mistake (exit code 2).
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, stderr)
-	case "migrate":
-		return migrate(ctx, args, stdout, stderr)
-	case "keys":
-		return keys(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, versionString())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: groupsd [serve|migrate|keys|version] [flags]; groupsd COMMAND -h for flags")
-		return nil
-	}
-	return usageError{fmt.Sprintf("unknown command %q (want serve, migrate, keys or version)", cmd)}
-}
+const usageText = `groupsd serves the Groups API v2 and manages its API keys.
 
-// newFlagSet returns a flag set whose flags default to their GROUPS_*
-// environment variables; call applyEnv after defining the flags.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
+Usage:
+  groupsd [serve] [flags]           run the HTTP server (the default command)
+  groupsd migrate [flags]           apply pending database migrations and exit
+  groupsd keys create|list|revoke   create, list and revoke API keys
+  groupsd version                   print the version and exit (also --version)
+  groupsd help                      print this help (also -h, --help)
 
-// applyEnv sets each flag not given on the command line from GROUPS_<NAME>.
-func applyEnv(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		names := []string{"GROUPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
-		if f.Name == "database" {
-			// The documented name; GROUPS_DATABASE also works.
-			names = append([]string{"GROUPS_DATABASE_URL"}, names...)
-		}
-		for _, env := range names {
-			if v, ok := os.LookupEnv(env); ok {
-				if e := f.Value.Set(v); e != nil {
-					err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
-				}
-				return
-			}
-		}
-	})
+Run "groupsd COMMAND -h" for the flags of a command. Every serve and migrate
+flag can also be set through its GROUPS_* environment variable, named in the
+flag's help; a flag on the command line wins.
+`
+
+// run runs the command in args. lookupEnv reads the environment (os.LookupEnv
+// in main), stdout gets a command's output and help, stderr its messages
+// and logs. A request for help is not an error.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, lookupEnv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	return err
 }
 
-// parse parses flags, allowing them before and after positional arguments
-// (`keys revoke ID --database X`), then applies the environment. The
-// positional arguments are left in fs.Args().
-func parse(fs *flag.FlagSet, args []string) error {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+func dispatch(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			cmd = "help"
+		case "-version", "--version":
+			cmd = "version"
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
 	}
-	_ = fs.Parse(append([]string{"--"}, positional...))
-	return applyEnv(fs)
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, lookupEnv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, lookupEnv, stdout)
+	case "keys":
+		return keys(ctx, args, lookupEnv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usageText)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q (want serve, migrate, keys, version or help)", cmd)}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,14 +59,15 @@ func opsMetricValue(fams map[string]*dto.MetricFamily, name string, want map[str
 	return sum, n
 }
 
-// TestMetricsEndpoint scrapes the real binary, API keys required: /metrics
+// TestMetricsEndpoint scrapes groupsd, API keys required: /metrics
 // is public, counts requests by route template (raw paths and ids never
 // become label values), and exports pool stats, build info and the Go and
 // process collectors.
 func TestMetricsEndpoint(t *testing.T) {
-	database := "sqlite:" + filepath.Join(t.TempDir(), "groups.db")
-	key := newKey(t, database, "acme")
-	p := startGroupsd(t, nil, "--database", database, "--db-max-conns", "3")
+	cfg := testConfig(t)
+	cfg.DBMaxConns = 3
+	key := createKey(t, cfg.Database, "acme")
+	p := startServer(t, cfg)
 	auth := []string{"Authorization", "Bearer " + key}
 
 	var ids []string
@@ -161,7 +161,7 @@ func TestMetricsEndpoint(t *testing.T) {
 // operator's tools call (probes, scraper, docs page, spec) answer without
 // credentials, while the API itself does not.
 func TestPublicOperationalEndpoints(t *testing.T) {
-	p := startGroupsd(t, nil, "--database", "sqlite:"+filepath.Join(t.TempDir(), "groups.db"))
+	p := startServer(t, testConfig(t))
 	for path, ct := range map[string]string{
 		"/healthz":                    "application/json",
 		"/readyz":                     "application/json",

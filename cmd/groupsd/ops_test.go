@@ -1,7 +1,8 @@
 package main
 
 // Helpers shared by the operations tests (shutdown, limits, deadlines, logs,
-// metrics, version); all of them run the real binary.
+// metrics, version), whether they run groupsd in-process (testServer) or as
+// the real binary (proc).
 
 import (
 	"bufio"
@@ -93,13 +94,14 @@ func opsWaitRefused(t testing.TB, addr string, timeout time.Duration) {
 	t.Fatalf("%s still accepts connections after %s", addr, timeout)
 }
 
-// opsLogLines parses every line groupsd wrote to stderr as a JSON object,
-// failing t on a line that is not one. The exception is the one plain line
-// main prints for a fatal error ("groupsd: ..."), after the logs.
-func opsLogLines(t testing.TB, p *proc) []map[string]any {
+// opsLogLines parses every line groupsd logged (a testServer's Logs, a
+// proc's stderr) as a JSON object, failing t on a line that is not one. The
+// exception is the one plain line main prints for a fatal error
+// ("groupsd: ..."), after the logs.
+func opsLogLines(t testing.TB, logs *syncBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	lines := p.stderr.Lines()
+	lines := logs.Lines()
 	for i, line := range lines {
 		if i == len(lines)-1 && strings.HasPrefix(line, "groupsd: ") {
 			break
@@ -114,10 +116,10 @@ func opsLogLines(t testing.TB, p *proc) []map[string]any {
 }
 
 // opsAccessLines returns the access log lines by request id.
-func opsAccessLines(t testing.TB, p *proc) map[string]map[string]any {
+func opsAccessLines(t testing.TB, logs *syncBuffer) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
-	for _, m := range opsLogLines(t, p) {
+	for _, m := range opsLogLines(t, logs) {
 		if m["msg"] == "request" {
 			id, _ := m["request_id"].(string)
 			out[id] = m

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -22,112 +22,106 @@ import (
 	"github.com/groupsd/groupsd/store"
 )
 
-const defaultDatabase = "sqlite:groups.db"
-
-// Config is the serve command's configuration.
-type Config struct {
-	Addr              string
-	Database          string
-	Auth              string
-	RequireIfMatch    bool
-	Migrate           bool
-	DBMaxConns        int
-	RequestTimeout    time.Duration
-	ShutdownDelay     time.Duration
-	ShutdownTimeout   time.Duration
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	MaxHeaderBytes    int
-	LogFormat         string
-	LogLevel          string
-}
-
-// DefaultConfig returns the defaults documented in the README.
-func DefaultConfig() Config {
-	return Config{
-		Addr:              "127.0.0.1:8080",
-		Database:          defaultDatabase,
-		Auth:              "keys",
-		Migrate:           true,
-		DBMaxConns:        16,
-		RequestTimeout:    10 * time.Second,
-		ShutdownDelay:     0,
-		ShutdownTimeout:   15 * time.Second,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		LogFormat:         "json",
-		LogLevel:          "info",
-	}
-}
-
-func serveFlags(stderr io.Writer, c *Config) *flag.FlagSet {
-	fs := newFlagSet("serve", stderr)
-	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
-	fs.StringVar(&c.Database, "database", c.Database, "database URL: sqlite:PATH or postgres://user@host/db")
-	fs.StringVar(&c.Auth, "auth", c.Auth, "authentication: keys (Bearer API keys) or none (local experiments only: every request is organization \"default\")")
-	fs.BoolVar(&c.RequireIfMatch, "require-if-match", c.RequireIfMatch, "answer 428 to PATCH, PUT and DELETE without If-Match")
-	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending migrations at start (disable when `groupsd migrate` runs before rollouts)")
-	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "maximum open database connections (Postgres pool; SQLite readers)")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request, database work included")
-	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", c.ShutdownDelay, "after SIGTERM, keep serving this long with /readyz failing before closing the listener (set it to the load balancer's probe interval times its failure threshold)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the listener closes, how long in-flight requests may finish before their connections are closed")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers (cuts off slow-header clients)")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
-	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest accepted request header block")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
-	return fs
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+func newLogger(w io.Writer, format, level string) *slog.Logger {
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
-	}
+	_ = lv.UnmarshalText([]byte(level)) // checked by validate
 	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return nil, usageError{fmt.Sprintf("--log-format %q: want json or text", format)}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := DefaultConfig()
-	fs := serveFlags(stderr, &cfg)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
-	}
-	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+// serve runs `groupsd serve`: it starts a Main and closes it gracefully when
+// ctx is cancelled (SIGINT, SIGTERM) or the server stops on its own.
+func serve(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	cfg, err := ParseConfig(args, lookupEnv, stdout)
 	if err != nil {
 		return err
 	}
-	if cfg.Auth != "keys" && cfg.Auth != "none" {
-		return usageError{fmt.Sprintf("--auth %q: want keys or none", cfg.Auth)}
+	m := NewMain(cfg)
+	m.LogOutput = stderr
+	if err := m.Run(ctx); err != nil {
+		return err
 	}
+	select {
+	case <-ctx.Done():
+	case <-m.served:
+	}
+	return m.Close()
+}
+
+// Main is a running groupsd server: the database, the HTTP server and its
+// listener, metrics, docs and background work, wired from one Config.
+// Run starts it and returns once it serves; Close shuts it down gracefully.
+// main uses one for `groupsd serve`; tests use one in-process.
+type Main struct {
+	Config Config
+	// LogOutput receives the logs; os.Stderr when nil.
+	LogOutput io.Writer
+
+	log           *slog.Logger
+	closeDB       func() error
+	srv           *server.Server
+	hs            *http.Server
+	ln            net.Listener
+	conns         *connTracker
+	abortRequests context.CancelFunc // cancels every request context
+	stopBG        context.CancelFunc // stops the idempotency purger
+	purged        chan struct{}      // closed when the purger returned
+	serveErr      chan error         // Serve's result, buffered
+	served        chan struct{}      // closed once Serve returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain returns a Main that Run will start from cfg.
+func NewMain(cfg Config) *Main {
+	return &Main{Config: cfg}
+}
+
+// Addr is the address the server listens on (the bound port when
+// Config.Addr asked for port 0); empty before Run.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// URL is the server's base URL, http://Addr.
+func (m *Main) URL() string { return "http://" + m.Addr() }
+
+// Run opens the database (applying migrations unless Config.Migrate is
+// false), builds the server with its metrics and docs, starts listening and
+// serving, and returns. ctx bounds the start (migrations included) and
+// lends its values to request contexts; cancelling it later does not stop
+// the server: Close does. On an error nothing is left running.
+func (m *Main) Run(ctx context.Context) (err error) {
+	cfg := m.Config
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	out := m.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	log := newLogger(out, cfg.LogFormat, cfg.LogLevel)
+	m.log = log
 
 	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate})
 	if err != nil {
 		return err
 	}
-	// Closed once: explicitly at the end of a graceful shutdown (so "stopped"
-	// is logged after the WAL checkpoint), or here on any early return.
-	closeDB := sync.OnceValue(db.Close)
+	// Closed once: by Close at the end of a graceful shutdown (so "stopped"
+	// is logged after the WAL checkpoint), or here if Run fails.
+	m.closeDB = sync.OnceValue(db.Close)
 	defer func() {
-		if err := closeDB(); err != nil {
-			log.Error("closing the database", slog.String("error", err.Error()))
+		if err != nil {
+			if cerr := m.closeDB(); cerr != nil {
+				log.Error("closing the database", slog.String("error", cerr.Error()))
+			}
 		}
 	}()
 
@@ -164,7 +158,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// Request contexts derive from reqCtx, which is cancelled only when the
 	// shutdown timeout expires: a SIGTERM alone never aborts a request.
 	reqCtx, abortRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer abortRequests()
 	conns := newConnTracker()
 	hs := &http.Server{
 		Handler:           e,
@@ -183,33 +176,66 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	purged := make(chan struct{})
-	defer func() { stopBG(); <-purged }()
 	go func() {
 		defer close(purged)
 		purgeIdempotencyKeys(bg, db, log)
 	}()
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	m.srv, m.hs, m.ln, m.conns = srv, hs, ln, conns
+	m.abortRequests, m.stopBG, m.purged = abortRequests, stopBG, purged
+	m.serveErr, m.served = make(chan error, 1), make(chan struct{})
+	go func() {
+		m.serveErr <- hs.Serve(ln)
+		close(m.served)
+	}()
+	return nil
+}
+
+// Close shuts the server down gracefully: /readyz fails at once, the
+// listener keeps accepting for Config.ShutdownDelay and then closes,
+// in-flight requests have Config.ShutdownTimeout to finish before their
+// connections are closed, background work stops, and the database closes
+// (checkpointing SQLite's WAL). It returns an error when the timeout cut
+// requests off, the database did not close cleanly, or the server had
+// stopped serving on its own. Close after a failed Run does nothing; a
+// second Close returns the first one's result.
+func (m *Main) Close() error {
+	if m.hs == nil {
+		return nil
 	}
+	m.closeOnce.Do(func() { m.closeErr = m.shutdown() })
+	return m.closeErr
+}
+
+func (m *Main) shutdown() error {
+	log, cfg := m.log, m.Config
+	select {
+	case err := <-m.serveErr:
+		// Serve failed before any shutdown: nothing to drain.
+		m.abortRequests()
+		m.stopBG()
+		<-m.purged
+		if cerr := m.closeDB(); cerr != nil {
+			log.Error("closing the database", slog.String("error", cerr.Error()))
+		}
+		return fmt.Errorf("serve: %w", err)
+	default:
+	}
+	defer m.abortRequests()
 	// Graceful shutdown: fail readiness first so load balancers stop routing
 	// here, stop accepting, let in-flight requests finish, stop background
 	// work, then close the database (Close checkpoints SQLite's WAL).
 	log.Info("shutting down", slog.String("delay", cfg.ShutdownDelay.String()), slog.String("timeout", cfg.ShutdownTimeout.String()))
-	srv.Drain()
-	d := &drainer{hs: hs, ln: ln, serveErr: serveErr, conns: conns, abort: abortRequests,
+	m.srv.Drain()
+	d := &drainer{hs: m.hs, ln: m.ln, serveErr: m.serveErr, conns: m.conns, abort: m.abortRequests,
 		delay: cfg.ShutdownDelay, timeout: cfg.ShutdownTimeout, log: log}
 	derr := d.drain()
 	if derr != nil {
 		log.Error("shutdown did not finish in time", slog.String("error", derr.Error()))
 	}
-	stopBG()
-	<-purged
-	if err := closeDB(); err != nil {
+	m.stopBG()
+	<-m.purged
+	if err := m.closeDB(); err != nil {
 		log.Error("closing the database", slog.String("error", err.Error()))
 		return errors.Join(derr, fmt.Errorf("closing the database: %w", err))
 	}

@@ -185,7 +185,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 
 	// Judge every request of the load.
-	logged := opsAccessLines(t, p)
+	logged := opsAccessLines(t, p.stderr)
 	created := map[string]bool{}
 	var inFlight, refused, raced int
 	lastOK := map[int]int{} // worker → index in results of its last answered request
@@ -238,7 +238,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		t.Error("no dial was refused: the load never saw the listener close")
 	}
 
-	lines := opsLogLines(t, p)
+	lines := opsLogLines(t, p.stderr)
 	var sawShutdown, sawStopped bool
 	for _, m := range lines {
 		sawShutdown = sawShutdown || m["msg"] == "shutting down"
@@ -413,7 +413,7 @@ func TestShutdownTimeoutBoundsDrain(t *testing.T) {
 		t.Error("the stuck request got an answer")
 	}
 	var logged bool
-	for _, m := range opsLogLines(t, p) {
+	for _, m := range opsLogLines(t, p.stderr) {
 		logged = logged || m["level"] == "ERROR" && m["msg"] == "shutdown did not finish in time"
 	}
 	if !logged {

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/groupsd/groupsd/store"
+)
+
+const defaultDatabase = "sqlite:groups.db"
+
+// Config is the configuration of groupsd serve. Each field is the flag of
+// the same name (ReadHeaderTimeout is --read-header-timeout) and of its
+// GROUPS_* environment variable (GROUPS_READ_HEADER_TIMEOUT); the README's
+// flag table says what each one does.
+type Config struct {
+	Addr              string
+	Database          string
+	Auth              string
+	RequireIfMatch    bool
+	Migrate           bool
+	DBMaxConns        int
+	RequestTimeout    time.Duration
+	ShutdownDelay     time.Duration
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	LogFormat         string
+	LogLevel          string
+}
+
+// DefaultConfig returns the defaults documented in the README.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "127.0.0.1:8080",
+		Database:          defaultDatabase,
+		Auth:              "keys",
+		Migrate:           true,
+		DBMaxConns:        16,
+		RequestTimeout:    10 * time.Second,
+		ShutdownDelay:     0,
+		ShutdownTimeout:   15 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		LogFormat:         "json",
+		LogLevel:          "info",
+	}
+}
+
+// register defines the serve flags on f, each writing to c and reading its
+// GROUPS_* environment variable.
+func (c *Config) register(f *flags) {
+	env := func(name string) string { return "GROUPS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) }
+	str := func(p *string, name, usage string) { f.String(p, name, usage, env(name)) }
+	dur := func(p *time.Duration, name, usage string) { f.Duration(p, name, usage, env(name)) }
+	str(&c.Addr, "addr", "listen address, HOST:PORT (127.0.0.1 accepts local connections only; use 0.0.0.0 behind a load balancer)")
+	f.Database(&c.Database)
+	f.Choice(&c.Auth, oneOf("keys", "none"), "auth", "authentication: keys (Bearer API keys) or none (local experiments only: every request is organization \"default\")", env("auth"))
+	f.Bool(&c.RequireIfMatch, "require-if-match", "answer 428 to PATCH, PUT and DELETE without If-Match", env("require-if-match"))
+	f.Bool(&c.Migrate, "migrate", "apply pending migrations at start (set false when \"groupsd migrate\" runs before each rollout)", env("migrate"))
+	f.Int(&c.DBMaxConns, "db-max-conns", "maximum open database connections (Postgres pool; SQLite readers)", env("db-max-conns"))
+	dur(&c.RequestTimeout, "request-timeout", "deadline of each request, database work included")
+	dur(&c.ShutdownDelay, "shutdown-delay", "after SIGTERM, keep serving this long with /readyz failing before closing the listener (set it to the load balancer's probe interval times its failure threshold)")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "after the listener closes, how long in-flight requests may finish before their connections are closed")
+	dur(&c.ReadHeaderTimeout, "read-header-timeout", "time allowed to read request headers (cuts off slow-header clients)")
+	dur(&c.ReadTimeout, "read-timeout", "time allowed to read a whole request")
+	dur(&c.WriteTimeout, "write-timeout", "time allowed to write a response")
+	dur(&c.IdleTimeout, "idle-timeout", "how long an idle keep-alive connection stays open")
+	f.Int(&c.MaxHeaderBytes, "max-header-bytes", "largest accepted request header block, in bytes", env("max-header-bytes"))
+	f.Choice(&c.LogFormat, oneOf("json", "text"), "log-format", "log format: json or text", env("log-format"))
+	f.Choice(&c.LogLevel, logLevel, "log-level", "log level: debug, info, warn or error", env("log-level"))
+}
+
+// ParseConfig returns the serve configuration: DefaultConfig, overridden by
+// the environment (through lookupEnv), overridden by the flags in args.
+// With -h it prints the flags to help and returns flag.ErrHelp.
+func ParseConfig(args []string, lookupEnv func(string) (string, bool), help io.Writer) (Config, error) {
+	c := DefaultConfig()
+	f := newFlags("serve", "", "Runs the HTTP server until SIGINT or SIGTERM, then shuts down gracefully.", help)
+	c.register(f)
+	if err := f.parse(args, lookupEnv); err != nil {
+		return c, err
+	}
+	if f.fs.NArg() > 0 {
+		return c, usageError{fmt.Sprintf("serve: unexpected argument %q", f.fs.Arg(0))}
+	}
+	return c, nil
+}
+
+// validate checks what the flags check too, for a Config built in code.
+func (c Config) validate() error {
+	if err := oneOf("keys", "none")(c.Auth); err != nil {
+		return usageError{fmt.Sprintf("--auth %q: %v", c.Auth, err)}
+	}
+	if err := oneOf("json", "text")(c.LogFormat); err != nil {
+		return usageError{fmt.Sprintf("--log-format %q: %v", c.LogFormat, err)}
+	}
+	if err := logLevel(c.LogLevel); err != nil {
+		return usageError{fmt.Sprintf("--log-level %q: %v", c.LogLevel, err)}
+	}
+	if _, _, err := store.ParseURL(c.Database); err != nil {
+		return usageError{fmt.Sprintf("--database: %v", err)}
+	}
+	return nil
+}
