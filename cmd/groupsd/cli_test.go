@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -118,8 +119,8 @@ func TestCLIHelp(t *testing.T) {
 	}
 	// The serve flags are exactly the Config's.
 	out, _, _ := cli(t, nil, "serve", "-h")
-	if got := len(regexp.MustCompile(`(?m)^  --[a-z-]+`).FindAllString(out, -1)); got != 16 {
-		t.Errorf("groupsd serve -h lists %d flags, want the 16 of Config:\n%s", got, out)
+	if got, want := len(regexp.MustCompile(`(?m)^  --[a-z-]+`).FindAllString(out, -1)), reflect.TypeFor[Config]().NumField(); got != want {
+		t.Errorf("groupsd serve -h lists %d flags, want the %d of Config:\n%s", got, want, out)
 	}
 }
 
@@ -156,6 +157,9 @@ func TestCLIBadValues(t *testing.T) {
 		{[]string{"GROUPS_DATABASE_URL=groups.db"}, []string{"serve"}, []string{"GROUPS_DATABASE_URL", "--database", "sqlite:PATH"}},
 		{[]string{"GROUPS_DATABASE_URL=sqlite:"}, []string{"migrate"}, []string{"GROUPS_DATABASE_URL", "--database", "sqlite:PATH"}},
 		{nil, []string{"keys", "list", "--database", "groups.db"}, []string{"GROUPS_DATABASE_URL", "--database", "sqlite:PATH"}},
+		{[]string{"GROUPS_MAX_MEMBERS_PER_GROUP=0"}, []string{"serve"}, []string{"GROUPS_MAX_MEMBERS_PER_GROUP", "--max-members-per-group", "100000"}},
+		{nil, []string{"serve", "--max-groups-per-user", "-1"}, []string{"GROUPS_MAX_GROUPS_PER_USER", "--max-groups-per-user", "1000"}},
+		{nil, []string{"serve", "--max-groups-per-user", "lots"}, []string{"GROUPS_MAX_GROUPS_PER_USER", "--max-groups-per-user"}},
 	} {
 		out, errOut, code := cli(t, c.env, c.args...)
 		line := strings.TrimSpace(errOut)

@@ -32,26 +32,31 @@ type Config struct {
 	MaxHeaderBytes    int
 	LogFormat         string
 	LogLevel          string
+	// MaxMembersPerGroup and MaxGroupsPerUser are the membership limits.
+	MaxMembersPerGroup int
+	MaxGroupsPerUser   int
 }
 
 // DefaultConfig returns the defaults documented in the README.
 func DefaultConfig() Config {
 	return Config{
-		Addr:              "127.0.0.1:8080",
-		Database:          defaultDatabase,
-		Auth:              "keys",
-		Migrate:           true,
-		DBMaxConns:        16,
-		RequestTimeout:    10 * time.Second,
-		ShutdownDelay:     0,
-		ShutdownTimeout:   15 * time.Second,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		LogFormat:         "json",
-		LogLevel:          "info",
+		Addr:               "127.0.0.1:8080",
+		Database:           defaultDatabase,
+		Auth:               "keys",
+		Migrate:            true,
+		DBMaxConns:         16,
+		RequestTimeout:     10 * time.Second,
+		ShutdownDelay:      0,
+		ShutdownTimeout:    15 * time.Second,
+		ReadHeaderTimeout:  5 * time.Second,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		MaxHeaderBytes:     64 << 10,
+		LogFormat:          "json",
+		LogLevel:           "info",
+		MaxMembersPerGroup: store.DefaultMaxMembersPerGroup,
+		MaxGroupsPerUser:   store.DefaultMaxGroupsPerUser,
 	}
 }
 
@@ -77,6 +82,8 @@ func (c *Config) register(f *flags) {
 	f.Int(&c.MaxHeaderBytes, "max-header-bytes", "largest accepted request header block, in bytes", env("max-header-bytes"))
 	f.Choice(&c.LogFormat, oneOf("json", "text"), "log-format", "log format: json or text", env("log-format"))
 	f.Choice(&c.LogLevel, logLevel, "log-level", "log level: debug, info, warn or error", env("log-level"))
+	f.Int(&c.MaxMembersPerGroup, "max-members-per-group", "most members a group may hold (a write past it is 422 MEMBER_LIMIT_EXCEEDED)", env("max-members-per-group"))
+	f.Int(&c.MaxGroupsPerUser, "max-groups-per-user", "most groups a user may belong to (a write past it is 422 GROUP_LIMIT_EXCEEDED)", env("max-groups-per-user"))
 }
 
 // ParseConfig returns the serve configuration: DefaultConfig, overridden by
@@ -105,6 +112,12 @@ func (c Config) validate() error {
 	}
 	if err := logLevel(c.LogLevel); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: %v", c.LogLevel, err)}
+	}
+	if c.MaxMembersPerGroup < 1 {
+		return usageError{fmt.Sprintf("--max-members-per-group %d (env GROUPS_MAX_MEMBERS_PER_GROUP): must be at least 1, for example 100000", c.MaxMembersPerGroup)}
+	}
+	if c.MaxGroupsPerUser < 1 {
+		return usageError{fmt.Sprintf("--max-groups-per-user %d (env GROUPS_MAX_GROUPS_PER_USER): must be at least 1, for example 1000", c.MaxGroupsPerUser)}
 	}
 	if _, _, err := store.ParseURL(c.Database); err != nil {
 		return usageError{fmt.Sprintf("--database: %v", err)}

@@ -6,6 +6,8 @@ package main
 // instead (startGroupsd, groupsdCmd).
 
 import (
+	"github.com/groupsd/groupsd/server/apitest"
+
 	"bytes"
 	"context"
 	"path/filepath"
@@ -82,3 +84,6 @@ func createKey(t testing.TB, database, org string) string {
 	}
 	return strings.TrimSpace(out)
 }
+
+// syncBuffer collects a server's log lines for a test.
+type syncBuffer = apitest.SyncBuffer

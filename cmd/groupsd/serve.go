@@ -110,7 +110,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	log := newLogger(out, cfg.LogFormat, cfg.LogLevel)
 	m.log = log
 
-	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate})
+	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate,
+		Limits: store.Limits{MaxMembersPerGroup: cfg.MaxMembersPerGroup, MaxGroupsPerUser: cfg.MaxGroupsPerUser}})
 	if err != nil {
 		return err
 	}
