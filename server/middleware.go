@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).
@@ -148,6 +149,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Auth == nil {
 			org = DefaultOrg
 		} else {
+			// Two credentials are ambiguous: a proxy reading the last one
+			// would disagree with us about who is calling.
+			if len(r.Header.Values("Authorization")) > 1 {
+				return validationError("the request is invalid: parameter Authorization: must appear at most once",
+					api.ProblemFieldError{Parameter: ptr("Authorization"), Detail: "must appear at most once"})
+			}
 			// RFC 9110 11.4: the scheme is case-insensitive and one or more
 			// spaces separate it from the credentials.
 			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -162,6 +169,25 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), orgKey, org)))
+		return next(c)
+	}
+}
+
+// cachePolicy gives every successful GET (and HEAD) of the API
+// "Cache-Control: private, no-cache": answers belong to one organization, so
+// shared caches must not keep them, and a client's own cache must revalidate
+// (If-None-Match) before reusing one, since groups change at any time.
+// Errors carry no-store instead (setProblemHeaders).
+func cachePolicy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodGet && isAPIPath(c.Request().URL.Path) {
+			res := c.Response()
+			res.Before(func() {
+				if res.Status < 400 && res.Header().Get("Cache-Control") == "" {
+					res.Header().Set("Cache-Control", "private, no-cache")
+				}
+			})
+		}
 		return next(c)
 	}
 }
@@ -194,13 +220,38 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 
 // headAsGet serves HEAD wherever GET is served (RFC 9110 9.3.2): the route
 // runs as GET and net/http discards the body it writes for a HEAD request.
+// Since the router never sees HEAD, it leaves HEAD out of the Allow header
+// of OPTIONS and 405 answers; that header is completed as it is written.
 func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method == http.MethodHead {
 			c.Request().Method = http.MethodGet
 		}
+		h := c.Response().Header()
+		c.Response().Before(func() {
+			if allow := h.Get("Allow"); allow != "" {
+				h.Set("Allow", withHead(allow))
+			}
+		})
 		return next(c)
 	}
+}
+
+// withHead adds HEAD to an Allow list that has GET and lacks it.
+func withHead(allow string) string {
+	var hasGet bool
+	for _, m := range strings.Split(allow, ",") {
+		switch strings.TrimSpace(m) {
+		case http.MethodHead:
+			return allow
+		case http.MethodGet:
+			hasGet = true
+		}
+	}
+	if !hasGet {
+		return allow
+	}
+	return allow + ", " + http.MethodHead
 }
 
 // hasLoneSurrogate reports a \uD800-\uDFFF escape that is not half of a

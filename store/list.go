@@ -293,7 +293,9 @@ func keyset(sorts []Sort, c cursor) (string, []any, error) {
 		}
 		switch x := v.(type) {
 		case string:
-			if s.Field != SortName {
+			// A decoded key is text from the client: Postgres refuses NUL
+			// with an error, so it is malformed before either database sees it.
+			if s.Field != SortName || !utf8.ValidString(x) || strings.ContainsRune(x, 0) {
 				return "", nil, errMalformedCursor
 			}
 			vals[i] = x

@@ -235,7 +235,7 @@ type Problem struct {
 	// Example: group 0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c not found
 	Detail string `json:"detail"`
 
-	// Errors Every failed schema or parameter check.
+	// Errors Every failed schema or parameter check, at most 100; `detail` says how many more were not listed.
 	//
 	// Example: [{"detail":"must not be blank","pointer":"/name"}]
 	Errors *[]ProblemFieldError `json:"errors,omitempty"`
@@ -245,7 +245,7 @@ type Problem struct {
 	// Example: /api/v2/groups/0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
 	Instance string `json:"instance"`
 
-	// RequestId The request id, also in the `X-Request-Id` header.
+	// RequestId The request id, also in the `X-Request-Id` header (except in a replayed idempotent answer, which repeats the first request's id).
 	//
 	// Example: 01JDQ4W5B6C7D8E9F0G1H2J3K4
 	RequestId string `json:"requestId"`
