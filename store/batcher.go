@@ -150,29 +150,32 @@ func (b *batcher) commit(batch []*createReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), latest)
 	defer cancel()
-	err := b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rows := make([]groupRow, len(live))
-		for i, r := range live {
-			rows[i] = r.row
-		}
-		ok, err := b.db.insertRows(tx, rows)
-		if err != nil {
-			return err
-		}
-		counts := map[string]int64{}
-		for i, r := range live {
-			if ok[i] {
-				counts[r.row.Org]++
-			} else {
-				r.err = &NameTakenError{Name: r.row.Name}
+	err := withRetry(ctx, func() error {
+		return b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			rows := make([]groupRow, len(live))
+			for i, r := range live {
+				rows[i] = r.row
+				r.err = nil // of an attempt that was rolled back
 			}
-		}
-		for org, n := range counts {
-			if err := addCount(tx, org, n); err != nil {
+			ok, err := b.db.insertRows(tx, rows)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			counts := map[string]int64{}
+			for i, r := range live {
+				if ok[i] {
+					counts[r.row.Org]++
+				} else {
+					r.err = &NameTakenError{Name: r.row.Name}
+				}
+			}
+			for org, n := range counts {
+				if err := addCount(tx, org, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	for _, r := range live {
 		if err != nil {

@@ -139,16 +139,10 @@ func (r idemRow) outcome(org string) (Outcome, error) {
 func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in IdempotentCreate) (Outcome, error) {
 	now := db.now()
 	var claimed []string
-	err := db.w.WithContext(ctx).Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
-		VALUES (?, ?, ?, 0, 0, ?, ?)
-		ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint, done = 0, status = 0,
-			body = NULL, location = NULL, etag = NULL, outcome = NULL, record = NULL, meta = NULL,
-			created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE idempotency_keys.expires_at < ?
-		   OR (idempotency_keys.done = 0 AND idempotency_keys.created_at < ? AND idempotency_keys.fingerprint = excluded.fingerprint)
-		RETURNING key`,
-		org, in.Key, in.Fingerprint, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
-		now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(&claimed).Error
+	err := withRetry(ctx, func() error {
+		claimed = nil
+		return db.claimKey(ctx, org, in, now, &claimed)
+	})
 	if err != nil {
 		return Outcome{}, translate(err)
 	}
@@ -159,28 +153,9 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in Idempote
 	out := Outcome{Meta: in.Meta, CreatedAt: now.UnixMilli()}
 	row, err := db.newRow(org, in.Group)
 	if err == nil {
-		err = db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			rec := outcomeRecord{Name: row.Name}
-			switch err := db.insertRow(tx, row); {
-			case err == nil:
-				if err := addCount(tx, org, 1); err != nil {
-					return err
-				}
-				out.Kind, out.Group = OutcomeCreated, row.group()
-				g := out.Group
-				rec = outcomeRecord{UUID: g.UUID, Name: g.Name, Description: g.Description,
-					CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version}
-			case errors.Is(err, ErrNameTaken):
-				out.Kind, out.Err = OutcomeNameTaken, err
-			default:
-				return err
-			}
-			b, err := json.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			return translate(tx.Exec(`UPDATE idempotency_keys SET done = 1, outcome = ?, record = ?, meta = ?
-				WHERE org = ? AND key = ?`, string(out.Kind), b, in.Meta, org, in.Key).Error)
+		err = withRetry(ctx, func() error {
+			out = Outcome{Meta: in.Meta, CreatedAt: now.UnixMilli()} // of an attempt that was rolled back
+			return db.recordOutcome(ctx, org, in, row, &out)
 		})
 	}
 	if err != nil {
@@ -189,6 +164,49 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in Idempote
 		return Outcome{}, translate(err)
 	}
 	return out, nil
+}
+
+// claimKey claims in.Key for org unless a live claim or outcome holds it,
+// appending the key to claimed when it did.
+func (db *DB) claimKey(ctx context.Context, org string, in IdempotentCreate, now time.Time, claimed *[]string) error {
+	return db.w.WithContext(ctx).Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
+		VALUES (?, ?, ?, 0, 0, ?, ?)
+		ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint, done = 0, status = 0,
+			body = NULL, location = NULL, etag = NULL, outcome = NULL, record = NULL, meta = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at < ?
+		   OR (idempotency_keys.done = 0 AND idempotency_keys.created_at < ? AND idempotency_keys.fingerprint = excluded.fingerprint)
+		RETURNING key`,
+		org, in.Key, in.Fingerprint, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
+		now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(claimed).Error
+}
+
+// recordOutcome creates row and records the outcome under the claimed key,
+// in one transaction.
+func (db *DB) recordOutcome(ctx context.Context, org string, in IdempotentCreate, row groupRow, out *Outcome) error {
+	return db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rec := outcomeRecord{Name: row.Name}
+		switch err := db.insertRow(tx, row); {
+		case err == nil:
+			if err := addCount(tx, org, 1); err != nil {
+				return err
+			}
+			out.Kind, out.Group = OutcomeCreated, row.group()
+			g := out.Group
+			rec = outcomeRecord{UUID: g.UUID, Name: g.Name, Description: g.Description,
+				CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version}
+		case errors.Is(err, ErrNameTaken):
+			out.Kind, out.Err = OutcomeNameTaken, err
+		default:
+			return err
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return translate(tx.Exec(`UPDATE idempotency_keys SET done = 1, outcome = ?, record = ?, meta = ?
+				WHERE org = ? AND key = ?`, string(out.Kind), b, in.Meta, org, in.Key).Error)
+	})
 }
 
 // recordedOutcome answers a call that found the key already claimed.
