@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -162,4 +163,60 @@ func lenErrors(p api.Problem) int {
 		return 0
 	}
 	return len(*p.Errors)
+}
+
+// Cursors are authenticated and bound to the organization, sort and q:
+// an edited, forged or foreign cursor is a clean 400 naming cursor, and a
+// cursor works on another server that shares the key.
+func TestCursorsAreAuthenticated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, d store.Dialect) {
+		url := storetest.URL(t, d)
+		key := []byte("0123456789abcdef0123456789abcdef")
+		withKey := func(db *store.DB) func(*server.Config) {
+			return func(c *server.Config) { c.Store = db }
+		}
+		e := newEnvURL(t, url)
+		shared := storetest.OpenURL(t, url, store.Options{CursorKey: key})
+		e2 := startEnv(t, url, e.keys, withKey(shared))
+		shared2 := storetest.OpenURL(t, url, store.Options{CursorKey: key})
+		e3 := startEnv(t, url, e.keys, withKey(shared2))
+		for _, n := range []string{"c1", "c2", "c3"} {
+			e.create("acme", n)
+			e.create("globex", n)
+		}
+		first := func(env *env, org, query string) string {
+			t.Helper()
+			resp, body := env.do("GET", "/api/v2/groups?size=1"+query, "", env.auth(org)...)
+			var p struct {
+				Page struct{ Next string } `json:"page"`
+			}
+			if resp.StatusCode != 200 || jsonUnmarshal(body, &p) != nil || p.Page.Next == "" {
+				t.Fatalf("list: %d %s", resp.StatusCode, body)
+			}
+			return p.Page.Next
+		}
+		bad := func(env *env, org, query string) {
+			t.Helper()
+			resp, body := env.do("GET", "/api/v2/groups?size=1"+query, "", env.auth(org)...)
+			p := problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+			if p.Errors == nil || (*p.Errors)[0].Parameter == nil || *(*p.Errors)[0].Parameter != "cursor" {
+				t.Fatalf("%s: problem %+v does not name cursor", query, p)
+			}
+		}
+		c := first(e, "acme", "&sort=name")
+		bad(e, "globex", "&sort=name&cursor="+c) // another organization
+		payload, mac, _ := strings.Cut(c, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(payload)
+		edited := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"c1"`, `"c0"`, 1)))
+		bad(e, "acme", "&sort=name&cursor="+edited+"."+mac) // an edited sort key
+		bad(e, "acme", "&sort=name&cursor="+payload)        // unsigned, the old format
+		bad(e, "acme", "&sort=name,desc&cursor="+c)         // another sort
+		bad(e, "acme", "&sort=name&cursor="+c+"&q=c")       // another q
+		bad(e2, "acme", "&sort=name&cursor="+c)             // a server with another key
+		c2 := first(e2, "acme", "&sort=name")               // replicas sharing a key
+		resp, body := e3.do("GET", "/api/v2/groups?size=1&sort=name&cursor="+c2, "", e3.auth("acme")...)
+		if resp.StatusCode != 200 {
+			t.Fatalf("cursor on a replica with the same key: %d %s", resp.StatusCode, body)
+		}
+	})
 }

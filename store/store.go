@@ -50,6 +50,11 @@ type Options struct {
 	SkipMigrations bool
 	// ReadOnly opens SQLite read-only (for diagnostics; writes fail).
 	ReadOnly bool
+	// CursorKey authenticates page cursors (HMAC-SHA256). Every process
+	// serving the same database must use the same key, or a cursor from one
+	// is a 400 on another. Empty: a random key for this DB, which suits a
+	// single process; its cursors then end with it.
+	CursorKey []byte
 }
 
 // DB is the store. It is safe for concurrent use.
@@ -65,6 +70,8 @@ type DB struct {
 	now  func() time.Time
 	// binds caches queries rewritten to Postgres placeholders.
 	binds sync.Map
+	// cursorKey authenticates page cursors (list.go).
+	cursorKey []byte
 	// accel is the dialect's accelerator: sqliteAccel on SQLite, portable
 	// on Postgres.
 	accel accelerator
@@ -112,7 +119,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		PrepareStmt:            false,
 		NowFunc:                func() time.Time { return opts.Now().UTC() },
 	}
-	db := &DB{dialect: dialect, now: opts.Now}
+	db := &DB{dialect: dialect, now: opts.Now, cursorKey: opts.CursorKey}
+	if len(db.cursorKey) == 0 {
+		db.cursorKey = NewCursorKey()
+	}
 	switch dialect {
 	case SQLite:
 		if err := db.openSQLite(dsn, cfg, opts); err != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	MaxHeaderBytes    int
 	LogFormat         string
 	LogLevel          string
+	// CursorKey is the secret that authenticates page cursors; every
+	// replica of one database must share it.
+	CursorKey string
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -74,6 +77,7 @@ func serveFlags(stderr io.Writer, c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply pending migrations at start (disable when `groupsd migrate` runs before rollouts)")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", c.DBMaxConns, "maximum open database connections (Postgres pool; SQLite readers)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request, database work included")
+	fs.StringVar(&c.CursorKey, "cursor-key", c.CursorKey, "secret (at least 32 characters) that authenticates page cursors; give every replica of one database the same one (GROUPS_CURSOR_KEY). Unset: a random key per process, so cursors do not survive a restart or cross replicas")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", c.ShutdownDelay, "after SIGTERM, keep serving this long with /readyz failing before closing the listener (set it to the load balancer's probe interval times its failure threshold)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the listener closes, how long in-flight requests may finish before their connections are closed")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers (cuts off slow-header clients)")
@@ -117,8 +121,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Auth != "keys" && cfg.Auth != "none" {
 		return usageError{fmt.Sprintf("--auth %q: want keys or none", cfg.Auth)}
 	}
+	if cfg.CursorKey != "" && len(cfg.CursorKey) < 32 {
+		return usageError{"--cursor-key: want at least 32 characters"}
+	}
+	if cfg.CursorKey == "" {
+		log.Warn("no --cursor-key: page cursors are signed with a key of this process only; they fail (400) after a restart or on another replica")
+	}
 
-	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate})
+	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate, CursorKey: []byte(cfg.CursorKey)})
 	if err != nil {
 		return err
 	}
