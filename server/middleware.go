@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/groupsd/groupsd/gen/api"
 )
 
 // MaxBodyBytes is the largest accepted request body (1 MiB).
@@ -147,6 +149,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Auth == nil {
 			org = DefaultOrg
 		} else {
+			// Two credentials are ambiguous: a proxy reading the last one
+			// would disagree with us about who is calling.
+			if len(r.Header.Values("Authorization")) > 1 {
+				return validationError("the request is invalid: parameter Authorization: must appear at most once",
+					api.ProblemFieldError{Parameter: ptr("Authorization"), Detail: "must appear at most once"})
+			}
 			// RFC 9110 11.4: the scheme is case-insensitive and one or more
 			// spaces separate it from the credentials.
 			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -161,6 +169,25 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), orgKey, org)))
+		return next(c)
+	}
+}
+
+// cachePolicy gives every successful GET (and HEAD) of the API
+// "Cache-Control: private, no-cache": answers belong to one organization, so
+// shared caches must not keep them, and a client's own cache must revalidate
+// (If-None-Match) before reusing one, since groups change at any time.
+// Errors carry no-store instead (setProblemHeaders).
+func cachePolicy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodGet && isAPIPath(c.Request().URL.Path) {
+			res := c.Response()
+			res.Before(func() {
+				if res.Status < 400 && res.Header().Get("Cache-Control") == "" {
+					res.Header().Set("Cache-Control", "private, no-cache")
+				}
+			})
+		}
 		return next(c)
 	}
 }
@@ -197,9 +224,17 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 // (it routes on the request it was given, so the method is changed in
 // place): without this writer the body would reach the connection and
 // corrupt the next response on it. The method is HEAD again before net/http
-// finishes the response, so it frames it as one to a HEAD.
+// finishes the response, so it frames it as one to a HEAD. Since the router
+// never sees HEAD, it leaves HEAD out of the Allow header of OPTIONS and 405
+// answers; that header is completed as it is written.
 func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		h := c.Response().Header()
+		c.Response().Before(func() {
+			if allow := h.Get("Allow"); allow != "" {
+				h.Set("Allow", withHead(allow))
+			}
+		})
 		r := c.Request()
 		if r.Method != http.MethodHead {
 			return next(c)
@@ -218,6 +253,23 @@ func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
+// withHead adds HEAD to an Allow list that has GET and lacks it.
+func withHead(allow string) string {
+	var hasGet bool
+	for _, m := range strings.Split(allow, ",") {
+		switch strings.TrimSpace(m) {
+		case http.MethodHead:
+			return allow
+		case http.MethodGet:
+			hasGet = true
+		}
+	}
+	if !hasGet {
+		return allow
+	}
+	return allow + ", " + http.MethodHead
+}
 
 // hasLoneSurrogate reports a \uD800-\uDFFF escape that is not half of a
 // surrogate pair: it encodes no character, and encoding/json would replace

@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -23,11 +25,15 @@ import (
 // the form the rest of the stack handles correctly, or rejects it in the
 // contract's own terms.
 func normalize(route *routers.Route) echo.MiddlewareFunc {
-	var single []string // single-valued query parameters of this operation
+	var single []string  // single-valued query parameters of this operation
+	var headers []string // header parameters of this operation
 	for _, pr := range route.Operation.Parameters {
 		p := pr.Value
 		if p != nil && p.In == "query" && p.Schema != nil && p.Schema.Value != nil && !p.Schema.Value.Type.Is("array") {
 			single = append(single, p.Name)
+		}
+		if p != nil && p.In == "header" {
+			headers = append(headers, p.Name)
 		}
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -37,7 +43,13 @@ func normalize(route *routers.Route) echo.MiddlewareFunc {
 			if err := noSwallowedSegments(c); err != nil {
 				return err
 			}
+			if err := queryParses(r); err != nil {
+				return err
+			}
 			if err := noRepeatedQuery(r, single); err != nil {
+				return err
+			}
+			if err := textParameters(r, headers); err != nil {
 				return err
 			}
 			if err := oneJSONValue(r); err != nil {
@@ -68,6 +80,80 @@ func noSwallowedSegments(c echo.Context) error {
 		}
 	}
 	return nil
+}
+
+// queryParses: URL.Query (used by Echo, kin-openapi and the generated
+// binder) silently drops every pair it cannot parse, such as one holding a
+// raw ";" or a bad %-escape, so `?q=fin;x` would list everything. A query
+// string that does not parse is rejected, naming the pair's parameter.
+func queryParses(r *http.Request) error {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+		return nil
+	}
+	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+		if _, err := url.ParseQuery(pair); err == nil {
+			continue
+		}
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		name = printable(name)
+		detail := "is not a well-formed query pair (a raw ';' or a bad %-escape)"
+		return validationError(fmt.Sprintf("the query string is malformed: parameter %s %s", name, detail),
+			api.ProblemFieldError{Parameter: ptr(name), Detail: detail})
+	}
+	return validationError("the query string is malformed")
+}
+
+// textParameters: Go hands over query and header values as raw bytes.
+// Postgres rejects text that is not UTF-8 or holds NUL with an error, and
+// SQLite stores it, so the two databases would disagree; every such value
+// is rejected here, naming the parameter, before it reaches either.
+func textParameters(r *http.Request, headers []string) error {
+	if r.URL.RawQuery != "" {
+		query := r.URL.Query()
+		names := make([]string, 0, len(query))
+		for name := range query {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if !cleanText(name) {
+				return badText(printable(name))
+			}
+			for _, v := range query[name] {
+				if !cleanText(v) {
+					return badText(name)
+				}
+			}
+		}
+	}
+	for _, name := range headers {
+		for _, v := range r.Header.Values(name) {
+			if !cleanText(v) {
+				return badText(name)
+			}
+		}
+	}
+	return nil
+}
+
+// cleanText reports whether s is text every database stores as sent: valid
+// UTF-8 without NUL.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func badText(name string) error {
+	const detail = "must be valid UTF-8 without NUL characters"
+	return validationError(fmt.Sprintf("the request is invalid: parameter %s: %s", name, detail),
+		api.ProblemFieldError{Parameter: ptr(name), Detail: detail})
+}
+
+// printable makes a client-supplied name safe to repeat in a problem.
+func printable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\ufffd"), "\x00", "\ufffd")
 }
 
 // noRepeatedQuery: a single-valued query parameter given twice is

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -43,6 +44,56 @@ func TestNormalize(t *testing.T) {
 			if !strings.Contains(p.Detail, "size") {
 				t.Fatalf("detail %q does not name the parameter", p.Detail)
 			}
+		})
+
+		// URL.Query drops pairs it cannot parse; a search must not quietly
+		// become "list everything".
+		t.Run("QueryThatDoesNotParseIsRejected", func(t *testing.T) {
+			for _, q := range []string{"q=zzzz;x&size=1", "size=5;x", "sort=bogus;", "q=%zz", "q=fin&x=%", "cursor=a;b"} {
+				resp, body := e.do("GET", "/api/v2/groups?"+q, "", e.auth("acme")...)
+				p := problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+				if p.Errors == nil || (*p.Errors)[0].Parameter == nil || !strings.Contains(p.Detail, "malformed") {
+					t.Errorf("?%s: problem %+v does not name the parameter", q, p)
+				}
+			}
+			// Other operations too: the query string is checked before anything else.
+			resp, body := e.do("GET", "/api/v2/groups/"+id+"?a=1;b", "", e.auth("acme")...)
+			problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+			resp, body = e.do("DELETE", "/api/v2/groups/"+id+"?%", "", e.auth("acme")...)
+			problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+		})
+
+		// Query values, header parameters and decoded cursors are raw bytes;
+		// Postgres refuses non-UTF-8 and NUL with an error, SQLite stores
+		// them. Both answer the same 400, naming the parameter.
+		t.Run("TextParametersAreUTF8WithoutNUL", func(t *testing.T) {
+			for _, c := range []struct{ query, param string }{
+				{"q=%00", "q"}, {"q=%ff", "q"}, {"q=%C0%80", "q"}, {"q=a%00b", "q"},
+				{"sort=name%00", "sort"}, {"cursor=%ff", "cursor"}, {"bogus=%ff", "bogus"},
+			} {
+				resp, body := e.do("GET", "/api/v2/groups?"+c.query, "", e.auth("acme")...)
+				p := problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+				if p.Errors == nil || (*p.Errors)[0].Parameter == nil || *(*p.Errors)[0].Parameter != c.param {
+					t.Errorf("?%s: problem %+v does not name %s", c.query, p, c.param)
+				}
+			}
+			for _, h := range []string{"Idempotency-Key", "If-Match"} {
+				method, path, body := "POST", "/api/v2/groups", `{"name":"bytes"}`
+				if h == "If-Match" {
+					method, path, body = "PATCH", "/api/v2/groups/"+id, `{}`
+				}
+				resp, rb := e.do(method, path, body, append(e.auth("acme"), "Content-Type", "application/json", h, "k\xff\xfe")...)
+				p := problem(t, resp, rb, http.StatusBadRequest, api.VALIDATIONERROR)
+				if p.Errors == nil || (*p.Errors)[0].Parameter == nil || *(*p.Errors)[0].Parameter != h {
+					t.Errorf("%s: problem %+v does not name it", h, p)
+				}
+			}
+			resp, body := e.do("GET", "/api/v2/groups/"+id, "", append(e.auth("acme"), "If-None-Match", "\"\xff\"")...)
+			problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
+			// A cursor whose name key decodes to a string with NUL.
+			forged := base64.RawURLEncoding.EncodeToString([]byte(`{"k":["a\u0000b"],"u":"` + id + `","p":1,"f":"x"}`))
+			resp, body = e.do("GET", "/api/v2/groups?sort=name&cursor="+forged, "", e.auth("acme")...)
+			problem(t, resp, body, http.StatusBadRequest, api.VALIDATIONERROR)
 		})
 
 		t.Run("InvalidUTF8IsRejected", func(t *testing.T) {

@@ -109,7 +109,7 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Pre(headAsGet)
-	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, s.authenticate, limitBody)
+	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, cachePolicy, s.authenticate, limitBody)
 
 	mw := operationMiddlewares(vspec)
 	strict := gen.NewStrictHandler(s, nil)
@@ -135,7 +135,9 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) ready(c echo.Context) error {
 	if s.draining.Load() {
-		return newError(http.StatusServiceUnavailable, api.SERVICEUNAVAILABLE, "the server is shutting down")
+		ae := newError(http.StatusServiceUnavailable, api.SERVICEUNAVAILABLE, "the server is shutting down")
+		ae.headers = map[string]string{"Retry-After": "1"}
+		return ae
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -176,21 +175,26 @@ func (b *batcher) commit(batch []*createReq) {
 			creates = append(creates, r)
 		}
 	}
-	err := b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if len(creates) > 0 {
-			if err := b.db.insertCreates(tx, creates); err != nil {
-				return err
+	err := withRetry(ctx, func() error {
+		return b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			for _, r := range live {
+				r.err = nil // of an attempt that was rolled back
 			}
-		}
-		for _, r := range ops {
-			if err := runInSavepoint(tx, r.op); err != nil {
-				if errors.Is(err, errBatchBroken) {
+			if len(creates) > 0 {
+				if err := b.db.insertCreates(tx, creates); err != nil {
 					return err
 				}
-				r.err = err
 			}
-		}
-		return nil
+			for _, r := range ops {
+				if err := runInSavepoint(tx, r.op); err != nil {
+					if errors.Is(err, errBatchBroken) {
+						return err
+					}
+					r.err = err
+				}
+			}
+			return nil
+		})
 	})
 	for _, r := range live {
 		if err != nil {
@@ -257,33 +261,15 @@ func (b *batcher) close() {
 	b.wg.Wait()
 }
 
-// maxWriteAttempts bounds the retries of a Postgres write that the database
-// aborted to break a deadlock or a serialization conflict.
-const maxWriteAttempts = 4
-
 // write runs fn as one write and returns its error; fn must assign (not
 // accumulate) its results, since it may run more than once. On SQLite it
 // joins the group commit (one writer; one fsync serves the whole batch). On
 // Postgres, which overlaps the WAL flushes of concurrent commits by itself,
-// it runs in a transaction of its own, retried when Postgres aborts it to
-// break a deadlock or a serialization conflict.
+// it runs in a transaction of its own, retried (withRetry) when Postgres
+// aborts it to break a deadlock or a serialization conflict.
 func (db *DB) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if db.dialect == SQLite {
 		return db.creates.submitOp(ctx, fn)
 	}
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = translate(db.w.WithContext(ctx).Transaction(fn))
-		if !isRetryable(err) || attempt == maxWriteAttempts || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * time.Millisecond)
-	}
-}
-
-// isRetryable reports a Postgres abort that a rerun of the same transaction
-// can get past: serialization_failure (40001) and deadlock_detected (40P01).
-func isRetryable(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return translate(withRetry(ctx, func() error { return db.w.WithContext(ctx).Transaction(fn) }))
 }

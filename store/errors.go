@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
@@ -97,6 +99,42 @@ func translate(err error) error {
 	return unavailable(err)
 }
 
+// transientConflict reports a Postgres serialization failure (40001) or
+// deadlock (40P01): the transaction was rolled back only because of a
+// concurrent one and the same work may simply run again. Two renames that
+// take each other's names wait on each other's unique-index entries, an
+// order no statement can fix, so these are retried (withRetry), not
+// prevented.
+func transientConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// conflictRetries bounds how often withRetry runs work that keeps losing
+// to concurrent transactions.
+const conflictRetries = 5
+
+// withRetry runs fn, once more after each transient conflict, at most
+// conflictRetries times and never past ctx, with a short jittered pause so
+// the transactions that collided do not collide again. fn must be safe to
+// repeat: a whole transaction or one statement. When conflicts persist the
+// last one is returned; translate makes it ErrUnavailable (503, retry later).
+func withRetry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range conflictRetries {
+		if err = fn(); !transientConflict(err) {
+			return err
+		}
+		pause := time.Duration(1+rand.IntN(4<<attempt)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+	return err
+}
+
 // unavailable wraps err with ErrUnavailable when it says the database cannot
 // be reached, opened or written, so callers answer 503 and clients retry.
 func unavailable(err error) error {
@@ -121,6 +159,8 @@ func unavailable(err error) error {
 		switch pe.Code {
 		case "25006", "53100": // read_only_sql_transaction, disk_full
 			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrNotWritable, err)
+		case "40001", "40P01": // still conflicting after withRetry
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		switch pe.Code[:2] {
 		case "08", "53", "57", "58", "3D", "25": // connection, resources, shutdown, system, no database, read-only tx

@@ -247,7 +247,11 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 		args = append(args, diffArgs...)
 		q, args = withCondition(q, args, cond)
 		var rows []groupRow
-		if err := db.w.WithContext(ctx).Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error; err != nil {
+		err := withRetry(ctx, func() error {
+			rows = nil
+			return db.w.WithContext(ctx).Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error
+		})
+		if err != nil {
 			err = translate(err)
 			if errors.Is(err, ErrNameTaken) {
 				return Group{}, &NameTakenError{Name: name}
@@ -299,7 +303,14 @@ func withCondition(q string, args []any, cond *Condition) (string, []any) {
 // has no such group, ErrPreconditionFailed (wrapped) if cond does not hold.
 func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) error {
 	id = canonicalUUID(id)
-	err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := withRetry(ctx, func() error { return db.deleteGroup(ctx, org, id, cond) })
+	// BEGIN and COMMIT fail outside the callback, untranslated.
+	return translate(err)
+}
+
+// deleteGroup is one attempt of DeleteGroup, in one transaction.
+func (db *DB) deleteGroup(ctx context.Context, org, id string, cond *Condition) error {
+	return db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		q, args := withCondition(`DELETE FROM groups WHERE org = ? AND uuid = ?`, []any{org, id}, cond)
 		res := tx.Exec(q, args...)
 		if res.Error != nil {
@@ -320,8 +331,6 @@ func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) 
 		}
 		return addCount(tx, org, -1)
 	})
-	// BEGIN and COMMIT fail outside the callback, untranslated.
-	return translate(err)
 }
 
 // canonicalUUID lowercases a UUID so lookups match the stored form.

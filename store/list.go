@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -71,7 +73,7 @@ type Page struct {
 // "cursor") for a malformed cursor or one that belongs to another sort or
 // filter.
 func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, error) {
-	pq, err := newPageQuery(org, lq, "")
+	pq, err := newPageQuery(db.cursorKey, org, lq, "")
 	if err != nil {
 		return Page{}, err
 	}
@@ -85,8 +87,10 @@ func (db *DB) ListGroups(ctx context.Context, org string, lq ListQuery) (Page, e
 // pageQuery is a ListQuery resolved against its cursor: what every way of
 // finding a page needs.
 type pageQuery struct {
-	org   string
-	sorts []Sort
+	// cursorKey authenticates the cursors this query reads and writes.
+	cursorKey []byte
+	org       string
+	sorts     []Sort
 	// key is the NameKey of the search fragment, "" without one.
 	key string
 	// fp is the fingerprint of the sort and search (queryFingerprint).
@@ -103,8 +107,8 @@ type pageQuery struct {
 
 // newPageQuery resolves lq; member, when not "", restricts the list to the
 // groups that user belongs to (and binds the cursor to that user).
-func newPageQuery(org string, lq ListQuery, member string) (pageQuery, error) {
-	pq := pageQuery{org: org, sorts: lq.Sort, size: lq.Size, number: lq.Page,
+func newPageQuery(cursorKey []byte, org string, lq ListQuery, member string) (pageQuery, error) {
+	pq := pageQuery{cursorKey: cursorKey, org: org, sorts: lq.Sort, size: lq.Size, number: lq.Page,
 		offset: int64(lq.Page) * int64(lq.Size), member: member}
 	if len(pq.sorts) == 0 {
 		pq.sorts = []Sort{{Field: SortCreatedAt}}
@@ -117,7 +121,7 @@ func newPageQuery(org string, lq ListQuery, member string) (pageQuery, error) {
 		pq.fp = queryFingerprint(pq.sorts, pq.key+"\x00member\x00"+member)
 	}
 	if lq.Cursor != "" {
-		c, err := decodeCursor(lq.Cursor)
+		c, err := decodeCursor(pq.cursorKey, org, lq.Cursor)
 		if err != nil {
 			return pageQuery{}, err
 		}
@@ -145,7 +149,7 @@ func (pq pageQuery) page(rows []groupRow, total int64) Page {
 	if len(rows) > pq.size {
 		c := cursorAt(rows[pq.size-1], pq.sorts)
 		c.Page, c.Query = pq.number+1, pq.fp
-		p.Next = encodeCursor(c)
+		p.Next = encodeCursor(pq.cursorKey, pq.org, c)
 	}
 	return p
 }
@@ -231,18 +235,54 @@ func queryFingerprint(sorts []Sort, q string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
 }
 
-func encodeCursor(c cursor) string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+// Cursors are authenticated: "<payload>.<mac>", both unpadded base64url,
+// where payload is the cursor's JSON and mac an HMAC-SHA256 (truncated to
+// 128 bits) over a version tag, the organization and the payload. The sort
+// and q are bound through the payload's query fingerprint. So a cursor
+// cannot be forged or edited, works only for the organization it was
+// issued to, and its format can change later (a new tag) without old
+// cursors being misread. Every paged list goes through encodeCursor and
+// decodeCursor, so every one is signed.
+const cursorTag = "groupsd cursor v1"
+
+// NewCursorKey returns a random key for Options.CursorKey.
+func NewCursorKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
 }
 
-// errMalformedCursor is the error for a cursor the store did not write.
+func cursorMAC(key []byte, org string, payload []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(cursorTag))
+	m.Write([]byte{0})
+	m.Write([]byte(org))
+	m.Write([]byte{0})
+	m.Write(payload)
+	return m.Sum(nil)[:16]
+}
+
+func encodeCursor(key []byte, org string, c cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(key, org, b))
+}
+
+// errMalformedCursor is the error for a cursor the store did not write (or
+// wrote for another organization, or with another key).
 var errMalformedCursor = invalid("cursor", "is malformed")
 
-func decodeCursor(s string) (cursor, error) {
+func decodeCursor(key []byte, org, s string) (cursor, error) {
 	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	payload, mac, ok := strings.Cut(s, ".")
+	if !ok {
+		return c, errMalformedCursor
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
+		return c, errMalformedCursor
+	}
+	got, err := base64.RawURLEncoding.DecodeString(mac)
+	if err != nil || !hmac.Equal(got, cursorMAC(key, org, b)) {
 		return c, errMalformedCursor
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -308,7 +348,9 @@ func keyset(sorts []Sort, c cursor) (string, []any, error) {
 		}
 		switch x := v.(type) {
 		case string:
-			if s.Field != SortName {
+			// A decoded key is text from the client: Postgres refuses NUL
+			// with an error, so it is malformed before either database sees it.
+			if s.Field != SortName || !utf8.ValidString(x) || strings.ContainsRune(x, 0) {
 				return "", nil, errMalformedCursor
 			}
 			vals[i] = x

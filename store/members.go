@@ -370,7 +370,7 @@ func (db *DB) ListMembers(ctx context.Context, org, id string, q MemberQuery) (M
 	id = canonicalUUID(id)
 	number, offset, after := q.Page, int64(q.Page)*int64(q.Size), ""
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
+		c, err := decodeCursor(db.cursorKey, org, q.Cursor)
 		if err != nil {
 			return MemberPage{}, err
 		}
@@ -425,7 +425,7 @@ func (db *DB) ListMembers(ctx context.Context, org, id string, q MemberQuery) (M
 	}
 	if more {
 		last, _ := json.Marshal(page.Members[len(page.Members)-1].UserID)
-		page.Next = encodeCursor(cursor{Keys: []json.RawMessage{last}, UUID: id, Page: number + 1, Query: memberFingerprint(id)})
+		page.Next = encodeCursor(db.cursorKey, org, cursor{Keys: []json.RawMessage{last}, UUID: id, Page: number + 1, Query: memberFingerprint(id)})
 	}
 	return page, nil
 }
@@ -438,7 +438,7 @@ func memberFingerprint(id string) string { return queryFingerprint(nil, "members
 // gets an empty page. Returns *InvalidError (Field "cursor") for a
 // malformed cursor or one of another list.
 func (db *DB) ListUserGroups(ctx context.Context, org, userID string, lq ListQuery) (Page, error) {
-	pq, err := newPageQuery(org, lq, userID)
+	pq, err := newPageQuery(db.cursorKey, org, lq, userID)
 	if err != nil {
 		return Page{}, err
 	}

@@ -53,6 +53,12 @@ type Options struct {
 	// Limits are the membership limits; zero fields take the defaults
 	// (DefaultMaxMembersPerGroup, DefaultMaxGroupsPerUser).
 	Limits Limits
+	// CursorKey authenticates page cursors (HMAC-SHA256). Empty: the key
+	// kept in the database itself (made on first use), which every process
+	// serving that database shares and which survives restarts. Set it only
+	// to manage the key outside the database; then every process of one
+	// database needs the same key, or a cursor from one is a 400 on another.
+	CursorKey []byte
 }
 
 // Limits bound memberships. A write that would pass one fails with
@@ -75,6 +81,8 @@ type DB struct {
 	now  func() time.Time
 	// binds caches queries rewritten to Postgres placeholders.
 	binds sync.Map
+	// cursorKey authenticates page cursors (list.go).
+	cursorKey []byte
 	// accel is the dialect's accelerator: sqliteAccel on SQLite, portable
 	// on Postgres.
 	accel accelerator
@@ -129,7 +137,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if opts.Limits.MaxGroupsPerUser <= 0 {
 		opts.Limits.MaxGroupsPerUser = DefaultMaxGroupsPerUser
 	}
-	db := &DB{dialect: dialect, now: opts.Now, limits: opts.Limits}
+	db := &DB{dialect: dialect, now: opts.Now, limits: opts.Limits, cursorKey: opts.CursorKey}
 	switch dialect {
 	case SQLite:
 		if err := db.openSQLite(dsn, cfg, opts); err != nil {
@@ -152,6 +160,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if !opts.SkipMigrations && !opts.ReadOnly {
 		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if len(db.cursorKey) == 0 {
+		if db.cursorKey, err = db.sharedCursorKey(ctx); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -398,4 +412,35 @@ func (db *DB) queryInts(ctx context.Context, q querier, dest []*int64, query str
 		*dest[i] = v.Int64
 	}
 	return nil
+}
+
+// sharedCursorKey returns the cursor key kept in the settings table, making
+// it on first use; racing processes agree on the first one written. A
+// database without the table (opened without migrations, or read-only)
+// gets a key of this process only.
+func (db *DB) sharedCursorKey(ctx context.Context) ([]byte, error) {
+	read := func() ([]byte, error) {
+		var keys [][]byte
+		err := db.w.WithContext(ctx).Raw(`SELECT value FROM settings WHERE name = 'cursor_key'`).Scan(&keys).Error
+		if err != nil || len(keys) == 0 {
+			return nil, err
+		}
+		return keys[0], nil
+	}
+	key, err := read()
+	if err != nil {
+		// No settings table: not migrated to it yet.
+		return NewCursorKey(), nil
+	}
+	if key != nil {
+		return key, nil
+	}
+	if err := db.w.WithContext(ctx).Exec(`INSERT INTO settings (name, value) VALUES ('cursor_key', ?) ON CONFLICT DO NOTHING`,
+		NewCursorKey()).Error; err != nil {
+		return NewCursorKey(), nil // read-only: this process's own key
+	}
+	if key, err = read(); err != nil || key == nil {
+		return nil, fmt.Errorf("read the cursor key: %w", translate(err))
+	}
+	return key, nil
 }

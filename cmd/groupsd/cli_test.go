@@ -159,6 +159,7 @@ func TestCLIBadValues(t *testing.T) {
 		{nil, []string{"keys", "list", "--database", "groups.db"}, []string{"GROUPS_DATABASE_URL", "--database", "sqlite:PATH"}},
 		{[]string{"GROUPS_MAX_MEMBERS_PER_GROUP=0"}, []string{"serve"}, []string{"GROUPS_MAX_MEMBERS_PER_GROUP", "--max-members-per-group", "100000"}},
 		{nil, []string{"serve", "--max-groups-per-user", "-1"}, []string{"GROUPS_MAX_GROUPS_PER_USER", "--max-groups-per-user", "1000"}},
+		{[]string{"GROUPS_CURSOR_KEY=short"}, []string{"serve"}, []string{"GROUPS_CURSOR_KEY", "--cursor-key", "openssl rand"}},
 		{nil, []string{"serve", "--max-groups-per-user", "lots"}, []string{"GROUPS_MAX_GROUPS_PER_USER", "--max-groups-per-user"}},
 	} {
 		out, errOut, code := cli(t, c.env, c.args...)

@@ -35,6 +35,9 @@ type Config struct {
 	// MaxMembersPerGroup and MaxGroupsPerUser are the membership limits.
 	MaxMembersPerGroup int
 	MaxGroupsPerUser   int
+	// CursorKey, when set, authenticates page cursors instead of the key
+	// kept in the database.
+	CursorKey string
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -83,6 +86,7 @@ func (c *Config) register(f *flags) {
 	f.Choice(&c.LogFormat, oneOf("json", "text"), "log-format", "log format: json or text", env("log-format"))
 	f.Choice(&c.LogLevel, logLevel, "log-level", "log level: debug, info, warn or error", env("log-level"))
 	f.Int(&c.MaxMembersPerGroup, "max-members-per-group", "most members a group may hold (a write past it is 422 MEMBER_LIMIT_EXCEEDED)", env("max-members-per-group"))
+	str(&c.CursorKey, "cursor-key", "secret (at least 32 characters) that authenticates page cursors; by default a key kept in the database, which every replica shares (set this only to manage the key yourself, the same on every replica)")
 	f.Int(&c.MaxGroupsPerUser, "max-groups-per-user", "most groups a user may belong to (a write past it is 422 GROUP_LIMIT_EXCEEDED)", env("max-groups-per-user"))
 }
 
@@ -112,6 +116,9 @@ func (c Config) validate() error {
 	}
 	if err := logLevel(c.LogLevel); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: %v", c.LogLevel, err)}
+	}
+	if c.CursorKey != "" && len(c.CursorKey) < 32 {
+		return usageError{"--cursor-key (env GROUPS_CURSOR_KEY): want at least 32 characters, for example the output of: openssl rand -hex 32"}
 	}
 	if c.MaxMembersPerGroup < 1 {
 		return usageError{fmt.Sprintf("--max-members-per-group %d (env GROUPS_MAX_MEMBERS_PER_GROUP): must be at least 1, for example 100000", c.MaxMembersPerGroup)}

@@ -111,7 +111,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.log = log
 
 	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate,
-		Limits: store.Limits{MaxMembersPerGroup: cfg.MaxMembersPerGroup, MaxGroupsPerUser: cfg.MaxGroupsPerUser}})
+		Limits:    store.Limits{MaxMembersPerGroup: cfg.MaxMembersPerGroup, MaxGroupsPerUser: cfg.MaxGroupsPerUser},
+		CursorKey: []byte(cfg.CursorKey)})
 	if err != nil {
 		return err
 	}

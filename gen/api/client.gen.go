@@ -123,7 +123,11 @@ type ClientInterface interface {
 	// Send an `Idempotency-Key` to retry safely: the first request's outcome
 	// (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 	// and key; a retry with the same key and the same body replays it byte for
-	// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+	// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+	// body is the first answer's, a replayed problem's `requestId` (and
+	// `instance`) are those of the first request, while the replay's
+	// `X-Request-Id` header is its own: the one exception to `requestId`
+	// equalling `X-Request-Id`. The same key
 	// with a different body is 422; a retry while the first request is still
 	// being processed is 409 (retry later).
 	//
@@ -142,7 +146,11 @@ type ClientInterface interface {
 	// Send an `Idempotency-Key` to retry safely: the first request's outcome
 	// (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 	// and key; a retry with the same key and the same body replays it byte for
-	// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+	// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+	// body is the first answer's, a replayed problem's `requestId` (and
+	// `instance`) are those of the first request, while the replay's
+	// `X-Request-Id` header is its own: the one exception to `requestId`
+	// equalling `X-Request-Id`. The same key
 	// with a different body is 422; a retry while the first request is still
 	// being processed is 409 (retry later).
 	//
@@ -366,7 +374,11 @@ func (c *Client) ListGroups(ctx context.Context, params *ListGroupsParams, reqEd
 // Send an `Idempotency-Key` to retry safely: the first request's outcome
 // (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 // and key; a retry with the same key and the same body replays it byte for
-// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+// body is the first answer's, a replayed problem's `requestId` (and
+// `instance`) are those of the first request, while the replay's
+// `X-Request-Id` header is its own: the one exception to `requestId`
+// equalling `X-Request-Id`. The same key
 // with a different body is 422; a retry while the first request is still
 // being processed is 409 (retry later).
 //
@@ -395,7 +407,11 @@ func (c *Client) CreateGroupWithBody(ctx context.Context, params *CreateGroupPar
 // Send an `Idempotency-Key` to retry safely: the first request's outcome
 // (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 // and key; a retry with the same key and the same body replays it byte for
-// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+// body is the first answer's, a replayed problem's `requestId` (and
+// `instance`) are those of the first request, while the replay's
+// `X-Request-Id` header is its own: the one exception to `requestId`
+// equalling `X-Request-Id`. The same key
 // with a different body is 422; a retry while the first request is still
 // being processed is 409 (retry later).
 //
@@ -1566,7 +1582,11 @@ type ClientWithResponsesInterface interface {
 	// Send an `Idempotency-Key` to retry safely: the first request's outcome
 	// (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 	// and key; a retry with the same key and the same body replays it byte for
-	// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+	// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+	// body is the first answer's, a replayed problem's `requestId` (and
+	// `instance`) are those of the first request, while the replay's
+	// `X-Request-Id` header is its own: the one exception to `requestId`
+	// equalling `X-Request-Id`. The same key
 	// with a different body is 422; a retry while the first request is still
 	// being processed is 409 (retry later).
 	//
@@ -1585,7 +1605,11 @@ type ClientWithResponsesInterface interface {
 	// Send an `Idempotency-Key` to retry safely: the first request's outcome
 	// (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 	// and key; a retry with the same key and the same body replays it byte for
-	// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+	// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+	// body is the first answer's, a replayed problem's `requestId` (and
+	// `instance`) are those of the first request, while the replay's
+	// `X-Request-Id` header is its own: the one exception to `requestId`
+	// equalling `X-Request-Id`. The same key
 	// with a different body is 422; a retry while the first request is still
 	// being processed is 409 (retry later).
 	//
@@ -3127,7 +3151,11 @@ func (c *ClientWithResponses) ListGroupsWithResponse(ctx context.Context, params
 // Send an `Idempotency-Key` to retry safely: the first request's outcome
 // (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 // and key; a retry with the same key and the same body replays it byte for
-// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+// body is the first answer's, a replayed problem's `requestId` (and
+// `instance`) are those of the first request, while the replay's
+// `X-Request-Id` header is its own: the one exception to `requestId`
+// equalling `X-Request-Id`. The same key
 // with a different body is 422; a retry while the first request is still
 // being processed is 409 (retry later).
 //
@@ -3152,7 +3180,11 @@ func (c *ClientWithResponses) CreateGroupWithBodyWithResponse(ctx context.Contex
 // Send an `Idempotency-Key` to retry safely: the first request's outcome
 // (status, body, `Location`, `ETag`) is kept for 24 hours per organization
 // and key; a retry with the same key and the same body replays it byte for
-// byte with `Idempotent-Replayed: true` and creates nothing. The same key
+// byte with `Idempotent-Replayed: true` and creates nothing. Because the
+// body is the first answer's, a replayed problem's `requestId` (and
+// `instance`) are those of the first request, while the replay's
+// `X-Request-Id` header is its own: the one exception to `requestId`
+// equalling `X-Request-Id`. The same key
 // with a different body is 422; a retry while the first request is still
 // being processed is 409 (retry later).
 //

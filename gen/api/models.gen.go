@@ -324,7 +324,7 @@ type Problem struct {
 	// Example: group 0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c not found
 	Detail string `json:"detail"`
 
-	// Errors Every failed schema or parameter check.
+	// Errors Every failed schema or parameter check, at most 100; `detail` says how many more were not listed.
 	//
 	// Example: [{"detail":"must not be blank","pointer":"/name"}]
 	Errors *[]ProblemFieldError `json:"errors,omitempty"`
@@ -334,7 +334,7 @@ type Problem struct {
 	// Example: /api/v2/groups/0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
 	Instance string `json:"instance"`
 
-	// RequestId The request id, also in the `X-Request-Id` header.
+	// RequestId The request id, also in the `X-Request-Id` header (except in a replayed idempotent answer, which repeats the first request's id).
 	//
 	// Example: 01JDQ4W5B6C7D8E9F0G1H2J3K4
 	RequestId string `json:"requestId"`
@@ -500,7 +500,12 @@ type ListGroupsParams struct {
 
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from.
+	// `sort` and `q` as the page it came from. Cursors are authenticated
+	// (HMAC) and bound to the organization, `sort` and `q` they were issued
+	// for: an edited, forged or foreign cursor is 400. The signing key is
+	// server configuration (`--cursor-key`, shared by every replica of a
+	// deployment); a cursor issued under another key, for example before a
+	// key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
