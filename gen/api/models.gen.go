@@ -559,7 +559,12 @@ type ListMembersParams struct {
 
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from.
+	// `sort` and `q` as the page it came from. Cursors are authenticated
+	// (HMAC) and bound to the organization, `sort` and `q` they were issued
+	// for: an edited, forged or foreign cursor is 400. The signing key is
+	// server configuration (`--cursor-key`, shared by every replica of a
+	// deployment); a cursor issued under another key, for example before a
+	// key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -593,7 +598,12 @@ type ListUserGroupsParams struct {
 
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from.
+	// `sort` and `q` as the page it came from. Cursors are authenticated
+	// (HMAC) and bound to the organization, `sort` and `q` they were issued
+	// for: an edited, forged or foreign cursor is 400. The signing key is
+	// server configuration (`--cursor-key`, shared by every replica of a
+	// deployment); a cursor issued under another key, for example before a
+	// key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
