@@ -203,7 +203,10 @@ func (db *DB) SeedMembers(ctx context.Context, org string, n int, member func(i 
 		SELECT ?, value->>'g', value->>'u', ? FROM json_each(?)`
 	count := `UPDATE groups SET member_count = member_count + d.value->>'d', version = version + 1,
 		updated_at = max(updated_at, ?)
-		FROM json_each(?) AS d WHERE groups.org = ? AND groups.uuid = d.value->>'g'`
+		FROM json_each(?) AS d WHERE +groups.org = ? AND groups.uuid = d.value->>'g'`
+	// The unary + keeps SQLite from driving the join by the org index (a scan
+	// of the organization's groups per count): each count is one lookup by
+	// the unique uuid.
 	if db.dialect == Postgres {
 		insert = `INSERT INTO members (org, group_uuid, user_id, added_at)
 			SELECT ?, (x->>'g')::uuid, x->>'u', ?::bigint FROM json_array_elements(?::json) AS x`
