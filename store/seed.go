@@ -1,11 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,18 +55,12 @@ func (db *DB) SeedGroups(ctx context.Context, org string, n int, opts SeedOption
 		start = db.now().Add(-time.Duration(n) * time.Millisecond)
 	}
 	// A big page cache while loading keeps the name index's random inserts
-	// in memory. Afterwards the writer gets back the cache it had, which is
-	// the size Open chose (read here, not copied, so the two cannot drift).
-	if db.dialect == SQLite {
-		var prev int64
-		if err := db.w.WithContext(ctx).Raw(`PRAGMA cache_size`).Scan(&prev).Error; err != nil {
-			return translate(err)
-		}
-		if err := db.w.WithContext(ctx).Exec(`PRAGMA cache_size = -262144`).Error; err != nil {
-			return translate(err)
-		}
-		defer db.w.Exec(fmt.Sprintf(`PRAGMA cache_size = %d`, prev))
+	// in memory.
+	restore, err := db.seedCache(ctx)
+	if err != nil {
+		return err
 	}
+	defer restore()
 	type seedRow struct {
 		RID  int64  `json:"r,omitempty"`
 		UUID string `json:"u"`
@@ -139,6 +136,141 @@ func (db *DB) SeedGroups(ctx context.Context, org string, n int, opts SeedOption
 		// (VACUUM cannot run inside a transaction.)
 		if err := db.w.WithContext(ctx).Exec(`VACUUM (ANALYZE) groups`).Error; err != nil {
 			return fmt.Errorf("seed %s: vacuum: %w", org, translate(err))
+		}
+	}
+	return nil
+}
+
+// seedCache gives the SQLite writer a big page cache for a bulk load, and
+// returns the function that gives it back the cache it had, which is the
+// size Open chose (read here, not copied, so the two cannot drift).
+func (db *DB) seedCache(ctx context.Context) (restore func(), err error) {
+	if db.dialect != SQLite {
+		return func() {}, nil
+	}
+	var prev int64
+	if err := db.w.WithContext(ctx).Raw(`PRAGMA cache_size`).Scan(&prev).Error; err != nil {
+		return nil, translate(err)
+	}
+	if err := db.w.WithContext(ctx).Exec(`PRAGMA cache_size = -262144`).Error; err != nil {
+		return nil, translate(err)
+	}
+	return func() { db.w.Exec(fmt.Sprintf(`PRAGMA cache_size = %d`, prev)) }, nil
+}
+
+// SeedMemberOptions shape the memberships SeedMembers creates.
+type SeedMemberOptions struct {
+	// AddedAt is when every membership was added. Zero means now.
+	AddedAt time.Time
+	// Progress, when set, is called after each committed transaction with
+	// the number of memberships stored so far.
+	Progress func(done int)
+}
+
+// SeedMembers bulk-loads n memberships into org (benchmarks, demos):
+// member(i) names the group (a uuid of org) and the user of the i-th. Like
+// SeedGroups it inserts many rows per statement and per transaction, and
+// keeps what an add keeps in the same transaction as the rows: each group's
+// member_count goes up by exactly the rows inserted for it (and its version
+// and updated_at move, as its representation changed). It is not an API
+// operation: user ids are trusted to be valid and the membership limits are
+// not checked. A membership that already exists, or a group that org does
+// not have, fails the seed (the transaction in progress is rolled back).
+func (db *DB) SeedMembers(ctx context.Context, org string, n int, member func(i int) (groupUUID, userID string), opts SeedMemberOptions) error {
+	if !ValidOrg(org) {
+		return fmt.Errorf("%w: organization %q", ErrInvalid, org)
+	}
+	at := opts.AddedAt
+	if at.IsZero() {
+		at = db.now()
+	}
+	added := at.UnixMilli()
+	restore, err := db.seedCache(ctx)
+	if err != nil {
+		return err
+	}
+	defer restore()
+
+	type memberRow struct {
+		G string `json:"g"`
+		U string `json:"u"`
+	}
+	type countRow struct {
+		G string `json:"g"`
+		D int64  `json:"d"`
+	}
+	insert := `INSERT INTO members (org, group_uuid, user_id, added_at)
+		SELECT ?, value->>'g', value->>'u', ? FROM json_each(?)`
+	count := `UPDATE groups SET member_count = member_count + d.value->>'d', version = version + 1,
+		updated_at = max(updated_at, ?)
+		FROM json_each(?) AS d WHERE +groups.org = ? AND groups.uuid = d.value->>'g'`
+	// The unary + keeps SQLite from driving the join by the org index (a scan
+	// of the organization's groups per count): each count is one lookup by
+	// the unique uuid.
+	if db.dialect == Postgres {
+		insert = `INSERT INTO members (org, group_uuid, user_id, added_at)
+			SELECT ?, (x->>'g')::uuid, x->>'u', ?::bigint FROM json_array_elements(?::json) AS x`
+		count = `UPDATE groups AS g SET member_count = g.member_count + (x->>'d')::bigint, version = g.version + 1,
+			updated_at = GREATEST(g.updated_at, ?::bigint)
+			FROM json_array_elements(?::json) AS x WHERE g.org = ? AND g.uuid = (x->>'g')::uuid`
+	}
+	rows := make([]memberRow, 0, seedChunk)
+	for done := 0; done < n; {
+		err := db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			// The counts change in the transaction that inserts the rows,
+			// so member_count is exact at every commit.
+			delta := map[string]int64{}
+			for c := 0; c < seedChunksPerTx && done < n; c++ {
+				k := min(seedChunk, n-done)
+				rows = rows[:0]
+				for j := range k {
+					g, u := member(done + j)
+					g = canonicalUUID(g)
+					rows = append(rows, memberRow{G: g, U: u})
+					delta[g]++
+				}
+				// In key order, the primary key's inserts are appends to
+				// a few places instead of random page splits.
+				slices.SortFunc(rows, func(a, b memberRow) int {
+					return cmp.Or(strings.Compare(a.G, b.G), strings.Compare(a.U, b.U))
+				})
+				b, err := json.Marshal(rows)
+				if err != nil {
+					return err
+				}
+				if err := tx.Exec(insert, org, added, string(b)).Error; err != nil {
+					return translate(err)
+				}
+				done += k
+			}
+			counts := make([]countRow, 0, len(delta))
+			for g, d := range delta {
+				counts = append(counts, countRow{G: g, D: d})
+			}
+			b, err := json.Marshal(counts)
+			if err != nil {
+				return err
+			}
+			res := tx.Exec(count, added, string(b), org)
+			if res.Error != nil {
+				return translate(res.Error)
+			}
+			if res.RowsAffected != int64(len(counts)) {
+				return fmt.Errorf("%w: %d of the %d groups are not groups of %s", ErrInvalid,
+					int64(len(counts))-res.RowsAffected, len(counts), org)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("seed members of %s: %w", org, err)
+		}
+		if opts.Progress != nil {
+			opts.Progress(done)
+		}
+	}
+	if db.dialect == Postgres {
+		if err := db.w.WithContext(ctx).Exec(`VACUUM (ANALYZE) members, groups`).Error; err != nil {
+			return fmt.Errorf("seed members of %s: vacuum: %w", org, translate(err))
 		}
 	}
 	return nil

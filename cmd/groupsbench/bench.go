@@ -35,14 +35,16 @@ func smallOrg(i int) string { return fmt.Sprintf("small-%02d", i+1) }
 
 // dbRun is what one database contributes to the table.
 type dbRun struct {
-	db       string
-	seed     time.Duration
-	startup  time.Duration
-	peakRSS  int64 // bytes, whole run (startup included)
-	dbBytes  int64 // SQLite file size after the run; 0 for Postgres
-	results  []result
-	groupsd  string // log file
-	exitNote string
+	db   string
+	seed time.Duration
+	// seedMembers is the part of seed that loaded the memberships.
+	seedMembers time.Duration
+	startup     time.Duration
+	peakRSS     int64 // bytes, whole run (startup included)
+	dbBytes     int64 // SQLite file size after the run; 0 for Postgres
+	results     []result
+	groupsd     string // log file
+	exitNote    string
 }
 
 func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
@@ -113,7 +115,7 @@ func benchDatabase(ctx context.Context, cfg Config, client *http.Client, p *prog
 	if err != nil {
 		return run, err
 	}
-	run.seed = seedTime
+	run.seed, run.seedMembers = seedTime, env.seedMembers
 
 	addr, err := freeAddr()
 	if err != nil {
@@ -226,6 +228,22 @@ func fill(ctx context.Context, cfg Config, p *progress, name string, db *store.D
 	if err != nil {
 		return nil, err
 	}
+	plan := newMemberPlan(cfg.Members, cfg.Groups)
+	p.printf("%s: seeding %d memberships in %q", name, plan.total(), bigOrg)
+	mstart := time.Now()
+	err = db.SeedMembers(ctx, bigOrg, plan.total(), func(i int) (string, string) {
+		g, u := plan.member(i)
+		return e.ids[g].String(), u
+	}, store.SeedMemberOptions{Progress: func(done int) {
+		if time.Since(last) >= 2*time.Second || done == plan.total() {
+			last = time.Now()
+			p.printf("%s: seeded %d/%d memberships (%v)", name, done, plan.total(), time.Since(start).Round(100*time.Millisecond))
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	e.seedMembers, e.heavy = time.Since(mstart), plan.heavyUsers()
 	for i := range cfg.SmallOrgs {
 		if err := db.SeedGroups(ctx, smallOrg(i), cfg.SmallGroups, store.SeedOptions{Name: groupName}); err != nil {
 			return nil, err
@@ -253,6 +271,7 @@ func reuse(ctx context.Context, cfg Config, db *store.DB) (*env, error) {
 		}
 	}
 	e.groups = len(e.ids)
+	e.heavy = newMemberPlan(cfg.Members, cfg.Groups).heavyUsers()
 	var err error
 	_, e.key, err = db.CreateAPIKey(ctx, bigOrg, "groupsbench")
 	return e, err

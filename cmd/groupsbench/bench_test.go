@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -43,6 +44,35 @@ func TestGroupNamesAreUniqueAndFragmentsFit(t *testing.T) {
 		f := w.fragment()
 		if n := utf8.RuneCountInString(f); n < 3 || n > 6 {
 			t.Fatalf("fragment %q has %d characters", f, n)
+		}
+	}
+}
+
+func TestMemberPlanIsSkewedAndDistinct(t *testing.T) {
+	p := newMemberPlan(1_000_000, 1_000_000)
+	if got := p.total(); got != 1_000_000 {
+		t.Fatalf("total = %d, want 1000000", got)
+	}
+	seen := map[[2]string]bool{}
+	perUser, big := map[string]int{}, 0
+	for i := range p.total() {
+		g, u := p.member(i)
+		if g == 0 {
+			big++
+		}
+		key := [2]string{u, strconv.Itoa(g)}
+		if seen[key] {
+			t.Fatalf("membership %d (%s in %d) repeats", i, u, g)
+		}
+		seen[key] = true
+		perUser[u]++
+	}
+	if big != 100_000 {
+		t.Errorf("big group has %d members, want 100000", big)
+	}
+	for _, u := range p.heavyUsers() {
+		if perUser[u] != 1000 {
+			t.Errorf("%s is in %d groups, want 1000", u, perUser[u])
 		}
 	}
 }

@@ -28,8 +28,11 @@ import (
 
 // Config is the benchmark's configuration, from flags.
 type Config struct {
-	Groupsd     string
-	Groups      int
+	Groupsd string
+	Groups  int
+	// Members is the number of memberships seeded in the large
+	// organization (see memberPlan).
+	Members     int
 	SmallOrgs   int
 	SmallGroups int
 	Duration    time.Duration
@@ -50,6 +53,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Groups:      1_000_000,
+		Members:     1_000_000,
 		SmallOrgs:   10,
 		SmallGroups: 1000,
 		Duration:    20 * time.Second,
@@ -62,7 +66,7 @@ func DefaultConfig() Config {
 
 // quickConfig shrinks cfg to a smoke run of about 30 seconds.
 func quickConfig(cfg Config) Config {
-	cfg.Groups, cfg.SmallGroups = 2000, 20
+	cfg.Groups, cfg.SmallGroups, cfg.Members = 2000, 20, 20_000
 	cfg.Duration, cfg.Warmup = 1500*time.Millisecond, 200*time.Millisecond
 	return cfg
 }
@@ -93,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Groupsd, "groupsd", "", "path of the groupsd binary to measure (required)")
 	fs.IntVar(&cfg.Groups, "n", cfg.Groups, "groups in the large organization")
+	fs.IntVar(&cfg.Members, "members", cfg.Members, "memberships in the large organization")
 	fs.IntVar(&cfg.SmallOrgs, "small-orgs", cfg.SmallOrgs, "number of small organizations")
 	fs.IntVar(&cfg.SmallGroups, "small-groups", cfg.SmallGroups, "groups in each small organization")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time of each workload")
@@ -118,6 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			switch f.Name {
 			case "n":
 				q.Groups = cfg.Groups
+			case "members":
+				q.Members = cfg.Members
 			case "small-groups":
 				q.SmallGroups = cfg.SmallGroups
 			case "duration":
@@ -141,6 +148,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.ServerArgs = strings.Fields(*serverArgs)
 	if cfg.Groups < 100 || cfg.Concurrency < 1 {
 		return errors.New("-n must be at least 100 and -c at least 1")
+	}
+	if cfg.Members < 10*1001 {
+		return errors.New("-members must be at least 10010 (the big group needs more than one page of 1,000)")
 	}
 	return bench(ctx, cfg, stdout, stderr)
 }

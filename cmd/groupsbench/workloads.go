@@ -21,7 +21,8 @@ import (
 )
 
 // The workloads, in the order they run.
-var allWorkloads = []string{"get", "list", "listDeep", "cursor", "search", "create", "patch", "mixed"}
+var allWorkloads = []string{"get", "list", "listDeep", "cursor", "search", "create", "patch", "mixed",
+	"listMembers", "memberCursor", "userGroups", "addMember", "changeMembers"}
 
 func knownWorkload(w string) bool { return slices.Contains(allWorkloads, w) }
 
@@ -78,7 +79,14 @@ type env struct {
 	total   int64    // the large organization's groups, learned by setup
 	cursors []string // page.next of pages at 99% depth
 	etags   []map[string]string
-	names   atomic.Int64 // numbers created names
+	names   atomic.Int64 // numbers created names and added users
+
+	// heavy are the users in the most groups (userGroups); the big group
+	// is ids[0]; memberCursors start memberCursor's walks.
+	heavy         []string
+	memberCursors []string
+	changes       atomic.Int64 // numbers changeMembers requests
+	seedMembers   time.Duration
 }
 
 // worker is one client's state.
@@ -296,6 +304,8 @@ func opMixed(ctx context.Context, c *http.Client, w *worker) error {
 var ops = map[string]op{
 	"get": opGet, "list": opList, "listDeep": opListDeep, "cursor": opCursor, "search": opSearch,
 	"create": opCreate, "patch": opPatch, "mixed": opMixed,
+	"listMembers": opListMembers, "memberCursor": opMemberCursor, "userGroups": opUserGroups,
+	"addMember": opAddMember, "changeMembers": opChangeMembers,
 }
 
 // getPage lists one page during setup (not measured).
@@ -340,6 +350,8 @@ func (e *env) setup(ctx context.Context, c *http.Client, name string, clients in
 			}
 			e.cursors = append(e.cursors, *p.Page.Next)
 		}
+	case "memberCursor":
+		return e.setupMemberCursors(ctx, c)
 	case "patch", "mixed":
 		if e.etags != nil {
 			return nil
