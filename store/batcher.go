@@ -236,24 +236,30 @@ func (db *DB) insertCreates(tx *gorm.DB, creates []*createReq) error {
 var errBatchBroken = errors.New("group commit transaction broken")
 
 // runInSavepoint runs op in a savepoint of tx: if op fails, its changes are
-// undone and the rest of the transaction goes on.
+// undone and the rest of the transaction goes on. The savepoint statements
+// go to the connection directly (no GORM statement building: they run for
+// every write in a batch).
 func runInSavepoint(tx *gorm.DB, op func(tx *gorm.DB) error) error {
-	if err := tx.Exec("SAVEPOINT op").Error; err != nil {
-		return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
-	}
-	if opErr := op(tx); opErr != nil {
-		if err := tx.Exec("ROLLBACK TO SAVEPOINT op").Error; err != nil {
+	ctx, c := tx.Statement.Context, tx.Statement.ConnPool
+	exec := func(q string) error {
+		if _, err := c.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
 		}
-		if err := tx.Exec("RELEASE SAVEPOINT op").Error; err != nil {
-			return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
+		return nil
+	}
+	if err := exec("SAVEPOINT op"); err != nil {
+		return err
+	}
+	if opErr := op(tx); opErr != nil {
+		if err := exec("ROLLBACK TO SAVEPOINT op"); err != nil {
+			return err
+		}
+		if err := exec("RELEASE SAVEPOINT op"); err != nil {
+			return err
 		}
 		return opErr
 	}
-	if err := tx.Exec("RELEASE SAVEPOINT op").Error; err != nil {
-		return fmt.Errorf("%w: %w", errBatchBroken, translate(err))
-	}
-	return nil
+	return exec("RELEASE SAVEPOINT op")
 }
 
 func (b *batcher) close() {

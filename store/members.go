@@ -99,40 +99,40 @@ func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 // user is at its limit.
 func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, created bool, err error) {
 	id = canonicalUUID(id)
-	err = db.write(ctx, func(tx *gorm.DB) error {
+	err = db.write(ctx, func(gtx *gorm.DB) error {
 		m, created = Member{}, false
-		count, err := db.lockGroup(tx, org, id)
+		tx := db.raw(ctx, gtx)
+		count, err := tx.lockGroup(org, id)
 		if err != nil {
 			return err
 		}
-		if err := db.lockUsers(tx, org, []string{userID}); err != nil {
+		if err := tx.lockUsers(org, []string{userID}); err != nil {
 			return err
 		}
-		now := db.nowMillis()
-		var added []int64
-		if err := tx.Raw(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING RETURNING added_at`, org, id, userID, now).Scan(&added).Error; err != nil {
-			return translate(err)
+		// One scan of the user's memberships answers both "already in this
+		// group?" and "how many groups?".
+		var groups int64
+		var at sql.NullInt64
+		if err := tx.queryRow(`SELECT COUNT(*), MAX(CASE WHEN group_uuid = ? THEN added_at END)
+			FROM members WHERE org = ? AND user_id = ?`, []any{id, org, userID}, &groups, &at); err != nil {
+			return err
 		}
-		if len(added) == 0 {
-			var at []int64
-			if err := tx.Raw(`SELECT added_at FROM members WHERE org = ? AND group_uuid = ? AND user_id = ?`,
-				org, id, userID).Scan(&at).Error; err != nil {
-				return translate(err)
-			}
-			if len(at) == 0 {
-				return fmt.Errorf("store: membership of %s in %s neither inserted nor found", userID, id)
-			}
-			m = Member{UserID: userID, AddedAt: at[0]}
+		if at.Valid {
+			m = Member{UserID: userID, AddedAt: at.Int64}
 			return nil
 		}
-		if count+1 > int64(db.limits.MaxMembersPerGroup) {
+		if count >= int64(db.limits.MaxMembersPerGroup) {
 			return &LimitError{Kind: LimitMembersPerGroup, Max: db.limits.MaxMembersPerGroup}
 		}
-		if err := db.checkUserLimits(tx, org, []string{userID}); err != nil {
+		if groups >= int64(db.limits.MaxGroupsPerUser) {
+			return &LimitError{Kind: LimitGroupsPerUser, Max: db.limits.MaxGroupsPerUser, UserID: userID}
+		}
+		now := db.nowMillis()
+		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES (?, ?, ?, ?)`,
+			org, id, userID, now); err != nil {
 			return err
 		}
-		if err := db.touchGroup(tx, org, id, count+1, now); err != nil {
+		if err := tx.touchGroup(org, id, count+1, now); err != nil {
 			return err
 		}
 		m, created = Member{UserID: userID, AddedAt: now}, true
@@ -167,19 +167,17 @@ func (db *DB) GetMember(ctx context.Context, org, id, userID string) (Member, er
 // Returns *NotFoundError (Kind "group") if org has no such group.
 func (db *DB) RemoveMember(ctx context.Context, org, id, userID string) error {
 	id = canonicalUUID(id)
-	return db.write(ctx, func(tx *gorm.DB) error {
-		count, err := db.lockGroup(tx, org, id)
+	return db.write(ctx, func(gtx *gorm.DB) error {
+		tx := db.raw(ctx, gtx)
+		count, err := tx.lockGroup(org, id)
 		if err != nil {
 			return err
 		}
-		res := tx.Exec(`DELETE FROM members WHERE org = ? AND group_uuid = ? AND user_id = ?`, org, id, userID)
-		if res.Error != nil {
-			return translate(res.Error)
+		n, err := tx.exec(`DELETE FROM members WHERE org = ? AND group_uuid = ? AND user_id = ?`, org, id, userID)
+		if err != nil || n == 0 {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			return nil
-		}
-		return db.touchGroup(tx, org, id, count-res.RowsAffected, db.nowMillis())
+		return tx.touchGroup(org, id, count-n, db.nowMillis())
 	})
 }
 
@@ -194,7 +192,7 @@ func (db *DB) ChangeMembers(ctx context.Context, org, id string, ch MembersChang
 	var res MembersResult
 	err := db.write(ctx, func(tx *gorm.DB) error {
 		var err error
-		res, err = db.changeMembers(tx, org, id, ch)
+		res, err = db.changeMembers(db.raw(ctx, tx), org, id, ch)
 		return err
 	})
 	return res, err
@@ -202,21 +200,21 @@ func (db *DB) ChangeMembers(ctx context.Context, org, id string, ch MembersChang
 
 // changeMembers is ChangeMembers inside tx. Every check runs before the
 // first write, so an error leaves tx as it was.
-func (db *DB) changeMembers(tx *gorm.DB, org, id string, ch MembersChange) (MembersResult, error) {
-	count, err := db.lockGroup(tx, org, id)
+func (db *DB) changeMembers(tx rawTx, org, id string, ch MembersChange) (MembersResult, error) {
+	count, err := tx.lockGroup(org, id)
 	if err != nil {
 		return MembersResult{}, err
 	}
-	if err := db.lockUsers(tx, org, ch.Add); err != nil {
+	if err := tx.lockUsers(org, ch.Add); err != nil {
 		return MembersResult{}, err
 	}
 	existing := map[string]bool{}
 	asked := append(slices.Clone(ch.Add), ch.Remove...)
 	for chunk := range slices.Chunk(asked, 500) {
-		var ids []string
-		if err := tx.Raw(`SELECT user_id FROM members WHERE org = ? AND group_uuid = ? AND user_id IN ?`,
-			org, id, chunk).Scan(&ids).Error; err != nil {
-			return MembersResult{}, translate(err)
+		args := append([]any{org, id}, anys(chunk)...)
+		ids, err := tx.queryStrings(`SELECT user_id FROM members WHERE org = ? AND group_uuid = ? AND user_id IN (`+marks(len(chunk))+`)`, args...)
+		if err != nil {
+			return MembersResult{}, err
 		}
 		for _, u := range ids {
 			existing[u] = true
@@ -241,36 +239,100 @@ func (db *DB) changeMembers(tx *gorm.DB, org, id string, ch MembersChange) (Memb
 	if len(res.Added) > 0 && newCount > int64(db.limits.MaxMembersPerGroup) {
 		return MembersResult{}, &LimitError{Kind: LimitMembersPerGroup, Max: db.limits.MaxMembersPerGroup}
 	}
-	// The new rows are not inserted yet, so a user at the limit already
-	// has Max groups.
-	if err := db.checkUserLimitsBefore(tx, org, res.Added); err != nil {
-		return MembersResult{}, err
+	// The new rows are not inserted yet: a user already in Max groups is
+	// refused.
+	for chunk := range slices.Chunk(res.Added, 500) {
+		args := append([]any{org}, anys(chunk)...)
+		over, err := tx.queryStrings(`SELECT user_id FROM members WHERE org = ? AND user_id IN (`+marks(len(chunk))+`)
+			GROUP BY user_id HAVING COUNT(*) >= ? ORDER BY user_id LIMIT 1`, append(args, db.limits.MaxGroupsPerUser)...)
+		if err != nil {
+			return MembersResult{}, err
+		}
+		if len(over) > 0 {
+			return MembersResult{}, &LimitError{Kind: LimitGroupsPerUser, Max: db.limits.MaxGroupsPerUser, UserID: over[0]}
+		}
 	}
 	if len(res.Added) == 0 && len(res.Removed) == 0 {
 		return res, nil
 	}
 	now := db.nowMillis()
 	for chunk := range slices.Chunk(res.Added, 500) {
-		var sb strings.Builder
 		args := make([]any, 0, 4*len(chunk))
-		sb.WriteString(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES `)
-		for i, u := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?)")
+		for _, u := range chunk {
 			args = append(args, org, id, u, now)
 		}
-		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return MembersResult{}, translate(err)
+		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", "), args...); err != nil {
+			return MembersResult{}, err
 		}
 	}
 	for chunk := range slices.Chunk(res.Removed, 500) {
-		if err := tx.Exec(`DELETE FROM members WHERE org = ? AND group_uuid = ? AND user_id IN ?`, org, id, chunk).Error; err != nil {
-			return MembersResult{}, translate(err)
+		args := append([]any{org, id}, anys(chunk)...)
+		if _, err := tx.exec(`DELETE FROM members WHERE org = ? AND group_uuid = ? AND user_id IN (`+marks(len(chunk))+`)`, args...); err != nil {
+			return MembersResult{}, err
 		}
 	}
-	return res, db.touchGroup(tx, org, id, newCount, now)
+	return res, tx.touchGroup(org, id, newCount, now)
+}
+
+// rawTx runs membership statements on a write transaction's database/sql
+// connection directly: GORM's statement building and reflection-based
+// scanning cost more CPU than SQLite's own work for these small statements
+// and their IN lists (addMember and changeMembers in cmd/groupsbench,
+// docs/performance.md "Members").
+type rawTx struct {
+	db  *DB
+	ctx context.Context
+	c   gorm.ConnPool
+}
+
+func (db *DB) raw(ctx context.Context, tx *gorm.DB) rawTx {
+	return rawTx{db: db, ctx: ctx, c: tx.Statement.ConnPool}
+}
+
+func (t rawTx) exec(q string, args ...any) (int64, error) {
+	res, err := t.c.ExecContext(t.ctx, t.db.bind(q), args...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return n, translate(err)
+}
+
+func (t rawTx) queryRow(q string, args []any, dest ...any) error {
+	err := t.c.QueryRowContext(t.ctx, t.db.bind(q), args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return translate(err)
+}
+
+func (t rawTx) queryStrings(q string, args ...any) ([]string, error) {
+	rows, err := t.c.QueryContext(t.ctx, t.db.bind(q), args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, s)
+	}
+	return out, translate(rows.Err())
+}
+
+// marks returns n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // lockGroup returns the member count of the group id of org and, on
@@ -278,19 +340,17 @@ func (db *DB) changeMembers(tx *gorm.DB, org, id string, ch MembersChange) (Memb
 // group first, then its users (lockUsers), then member rows: one order for
 // all, so concurrent writes wait instead of deadlocking. Returns
 // *NotFoundError (Kind "group") if org has no such group.
-func (db *DB) lockGroup(tx *gorm.DB, org, id string) (int64, error) {
+func (t rawTx) lockGroup(org, id string) (int64, error) {
 	q := `SELECT member_count FROM groups WHERE org = ? AND uuid = ?`
-	if db.dialect == Postgres {
+	if t.db.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
-	var counts []int64
-	if err := tx.Raw(q, org, id).Scan(&counts).Error; err != nil {
-		return 0, translate(err)
-	}
-	if len(counts) == 0 {
+	var count int64
+	err := t.queryRow(q, []any{org, id}, &count)
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, &NotFoundError{Kind: "group", ID: id}
 	}
-	return counts[0], nil
+	return count, err
 }
 
 // lockUsers serializes, on Postgres, the writes that add the users to
@@ -298,8 +358,8 @@ func (db *DB) lockGroup(tx *gorm.DB, org, id string) (int64, error) {
 // transactions that each see the other's new row missing. The locks are
 // transaction-scoped advisory locks taken in ascending key order. SQLite
 // has one writer, which serializes them already.
-func (db *DB) lockUsers(tx *gorm.DB, org string, users []string) error {
-	if db.dialect != Postgres || len(users) == 0 {
+func (t rawTx) lockUsers(org string, users []string) error {
+	if t.db.dialect != Postgres || len(users) == 0 {
 		return nil
 	}
 	keys := make([]int64, 0, len(users))
@@ -313,42 +373,14 @@ func (db *DB) lockUsers(tx *gorm.DB, org string, users []string) error {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	for chunk := range slices.Chunk(keys, 500) {
-		ph := strings.TrimSuffix(strings.Repeat("?::bigint, ", len(chunk)), ", ")
 		args := make([]any, len(chunk))
 		for i, k := range chunk {
 			args[i] = k
 		}
 		// unnest yields the array in order, and the locks are taken as the rows are produced.
-		if err := tx.Exec(`SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[`+ph+`]) AS t(k)`, args...).Error; err != nil {
-			return translate(err)
-		}
-	}
-	return nil
-}
-
-// checkUserLimits fails with *LimitError if one of users, whose new
-// membership is already inserted in tx, belongs to more groups than allowed.
-func (db *DB) checkUserLimits(tx *gorm.DB, org string, users []string) error {
-	return db.userLimits(tx, org, users, db.limits.MaxGroupsPerUser)
-}
-
-// checkUserLimitsBefore is checkUserLimits for memberships not yet inserted.
-func (db *DB) checkUserLimitsBefore(tx *gorm.DB, org string, users []string) error {
-	return db.userLimits(tx, org, users, db.limits.MaxGroupsPerUser-1)
-}
-
-func (db *DB) userLimits(tx *gorm.DB, org string, users []string, allowed int) error {
-	for chunk := range slices.Chunk(users, 500) {
-		var over []struct {
-			UserID string
-			N      int64
-		}
-		if err := tx.Raw(`SELECT user_id, COUNT(*) AS n FROM members WHERE org = ? AND user_id IN ?
-			GROUP BY user_id HAVING COUNT(*) > ? ORDER BY user_id LIMIT 1`, org, chunk, allowed).Scan(&over).Error; err != nil {
-			return translate(err)
-		}
-		if len(over) > 0 {
-			return &LimitError{Kind: LimitGroupsPerUser, Max: db.limits.MaxGroupsPerUser, UserID: over[0].UserID}
+		ph := strings.TrimSuffix(strings.Repeat("?::bigint, ", len(chunk)), ", ")
+		if _, err := t.exec(`SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[`+ph+`]) AS t(k)`, args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -356,9 +388,10 @@ func (db *DB) userLimits(tx *gorm.DB, org string, users []string, allowed int) e
 
 // touchGroup sets the group's member count and marks it changed: its
 // representation includes the count, so updated_at and version move too.
-func (db *DB) touchGroup(tx *gorm.DB, org, id string, count, now int64) error {
-	return translate(tx.Exec(`UPDATE groups SET member_count = ?, updated_at = ?, version = version + 1
-		WHERE org = ? AND uuid = ?`, count, now, org, id).Error)
+func (t rawTx) touchGroup(org, id string, count, now int64) error {
+	_, err := t.exec(`UPDATE groups SET member_count = ?, updated_at = ?, version = version + 1
+		WHERE org = ? AND uuid = ?`, count, now, org, id)
+	return err
 }
 
 // ListMembers returns one page of the members of the group id of org, in
@@ -517,7 +550,7 @@ func (db *DB) ChangeMembersIdempotent(ctx context.Context, org string, in Idempo
 	out := ChangeOutcome{Meta: in.Meta}
 	err = db.write(ctx, func(tx *gorm.DB) error {
 		out.Result, out.Err = MembersResult{}, nil
-		res, err := db.changeMembers(tx, org, id, in.Change)
+		res, err := db.changeMembers(db.raw(ctx, tx), org, id, in.Change)
 		var le *LimitError
 		kind, rec := outcomeMembersChanged, any(res)
 		switch {
