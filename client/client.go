@@ -21,6 +21,9 @@ const Version = "0.1.0"
 type Client struct {
 	// Groups creates, reads, lists, updates and deletes groups.
 	Groups *GroupService
+	// Members adds, reads, lists and removes the members of groups, and
+	// lists the groups of a user.
+	Members *MemberService
 
 	api            *api.ClientWithResponses
 	retry          RetryPolicy
@@ -169,6 +172,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{api: gc, retry: cfg.retry, updateAttempts: cfg.updateAttempts, log: cfg.log}
 	c.Groups = &GroupService{c: c}
+	c.Members = &MemberService{c: c}
 	return c, nil
 }
 

@@ -7,17 +7,18 @@
 //     problem, matchable with errors.Is against sentinels such as
 //     ErrNotFound and ErrNameTaken; anything that is not an *Error never
 //     got an answer (connection, context, decoding);
-//   - paging: GroupService.List is a range-over-func iterator that follows
+//   - paging: GroupService.List, MemberService.List and
+//     MemberService.UserGroups are range-over-func iterators that follow
 //     cursors to the end;
 //   - retries that are safe by construction: a create always carries an
-//     Idempotency-Key, the same on every retry; GET, PUT and DELETE are
-//     retried, PATCH only with If-Match; waits use exponential backoff with
-//     full jitter, honour Retry-After on 429 and 503, and never outlive the
-//     context;
+//     Idempotency-Key, the same on every retry, and so does a members
+//     change; GET, PUT and DELETE are retried, PATCH only with If-Match or an
+//     Idempotency-Key; waits use exponential backoff with full jitter,
+//     honour Retry-After on 429 and 503, and never outlive the context;
 //   - lost-update-free edits: GroupService.Update reads, modifies and writes
 //     with If-Match, re-reading and re-applying on 412.
 //
-// Only groups exist in the API today. Members, lifecycle, references,
-// events (Events.Follow) and webhook signature verification will be added
-// here when the API gains them.
+// Groups (Client.Groups) and their members (Client.Members) exist in the API
+// today. Lifecycle, references, events (Events.Follow) and webhook signature
+// verification will be added here when the API gains them.
 package client

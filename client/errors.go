@@ -23,9 +23,12 @@ var (
 	ErrNotFound             = errors.New("groupsd: not found")                          // NOT_FOUND, 404
 	ErrMethodNotAllowed     = errors.New("groupsd: method not allowed")                 // METHOD_NOT_ALLOWED, 405
 	ErrNotAcceptable        = errors.New("groupsd: not acceptable")                     // NOT_ACCEPTABLE, 406
+	ErrMemberNotFound       = errors.New("groupsd: not a member")                       // MEMBER_NOT_FOUND, 404
 	ErrNameTaken            = errors.New("groupsd: name taken")                         // NAME_CONFLICT, 409
 	ErrIdempotencyInFlight  = errors.New("groupsd: idempotent request still in flight") // IDEMPOTENCY_IN_FLIGHT, 409
 	ErrIdempotencyKeyReused = errors.New("groupsd: idempotency key reused")             // IDEMPOTENCY_KEY_REUSED, 422
+	ErrMemberLimitExceeded  = errors.New("groupsd: group member limit exceeded")        // MEMBER_LIMIT_EXCEEDED, 422
+	ErrGroupLimitExceeded   = errors.New("groupsd: user group limit exceeded")          // GROUP_LIMIT_EXCEEDED, 422
 	ErrPreconditionFailed   = errors.New("groupsd: precondition failed")                // PRECONDITION_FAILED, 412
 	ErrPayloadTooLarge      = errors.New("groupsd: payload too large")                  // PAYLOAD_TOO_LARGE, 413
 	ErrUnsupportedMediaType = errors.New("groupsd: unsupported media type")             // UNSUPPORTED_MEDIA_TYPE, 415
@@ -44,6 +47,9 @@ var byCode = map[api.ProblemCode]error{
 	api.METHODNOTALLOWED:     ErrMethodNotAllowed,
 	api.NOTACCEPTABLE:        ErrNotAcceptable,
 	api.NAMECONFLICT:         ErrNameTaken,
+	api.MEMBERNOTFOUND:       ErrMemberNotFound,
+	api.MEMBERLIMITEXCEEDED:  ErrMemberLimitExceeded,
+	api.GROUPLIMITEXCEEDED:   ErrGroupLimitExceeded,
 	api.IDEMPOTENCYINFLIGHT:  ErrIdempotencyInFlight,
 	api.IDEMPOTENCYKEYREUSED: ErrIdempotencyKeyReused,
 	api.PRECONDITIONFAILED:   ErrPreconditionFailed,
@@ -54,8 +60,8 @@ var byCode = map[api.ProblemCode]error{
 	api.SERVICEUNAVAILABLE:   ErrUnavailable,
 }
 
-// byStatus is the fallback for responses without a known code. 409 has two
-// codes and so no fallback.
+// byStatus is the fallback for responses without a known code. 409 and
+// 422 have several codes and so no fallback; 404 falls back to ErrNotFound.
 var byStatus = map[int]error{
 	http.StatusBadRequest:            ErrValidation,
 	http.StatusUnauthorized:          ErrUnauthorized,

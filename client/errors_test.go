@@ -21,6 +21,7 @@ var sentinels = []error{
 	client.ErrNotAcceptable, client.ErrNameTaken, client.ErrIdempotencyInFlight, client.ErrIdempotencyKeyReused,
 	client.ErrPreconditionFailed, client.ErrPayloadTooLarge, client.ErrUnsupportedMediaType,
 	client.ErrPreconditionRequired, client.ErrRateLimited, client.ErrInternal, client.ErrUnavailable,
+	client.ErrMemberNotFound, client.ErrMemberLimitExceeded, client.ErrGroupLimitExceeded,
 }
 
 // byCode is the documented status and sentinel of every problem code.
@@ -34,12 +35,15 @@ var byCode = []struct {
 	{"NOT_FOUND", 404, client.ErrNotFound},
 	{"METHOD_NOT_ALLOWED", 405, client.ErrMethodNotAllowed},
 	{"NOT_ACCEPTABLE", 406, client.ErrNotAcceptable},
+	{"MEMBER_NOT_FOUND", 404, client.ErrMemberNotFound},
 	{"NAME_CONFLICT", 409, client.ErrNameTaken},
 	{"IDEMPOTENCY_IN_FLIGHT", 409, client.ErrIdempotencyInFlight},
 	{"PRECONDITION_FAILED", 412, client.ErrPreconditionFailed},
 	{"PAYLOAD_TOO_LARGE", 413, client.ErrPayloadTooLarge},
 	{"UNSUPPORTED_MEDIA_TYPE", 415, client.ErrUnsupportedMediaType},
 	{"IDEMPOTENCY_KEY_REUSED", 422, client.ErrIdempotencyKeyReused},
+	{"MEMBER_LIMIT_EXCEEDED", 422, client.ErrMemberLimitExceeded},
+	{"GROUP_LIMIT_EXCEEDED", 422, client.ErrGroupLimitExceeded},
 	{"PRECONDITION_REQUIRED", 428, client.ErrPreconditionRequired},
 	{"INTERNAL", 500, client.ErrInternal},
 	{"SERVICE_UNAVAILABLE", 503, client.ErrUnavailable},

@@ -165,3 +165,60 @@ func ExampleGroupService_Delete() {
 	// <nil>
 	// true
 }
+
+func ExampleMemberService() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Finance"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	_, created, err := c.Members.Add(ctx, g.UUID, "user-42")
+	fmt.Println("added:", created, err)
+	_, created, err = c.Members.Add(ctx, g.UUID, "user-42")
+	fmt.Println("added again:", created, err)
+
+	res, err := c.Members.Change(ctx, g.UUID, client.MembersChange{
+		Add:    []string{"user-7", "user-42", "Zoe"},
+		Remove: []string{"user-9"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("added:", res.Added, "already:", res.AlreadyMembers, "not members:", res.NotMembers)
+
+	for m, err := range c.Members.List(ctx, g.UUID, client.MemberListOptions{PageSize: 2}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("member:", m.UserID)
+	}
+	g, _ = c.Groups.Get(ctx, g.UUID)
+	fmt.Println("memberCount:", g.MemberCount)
+
+	for ug, err := range c.Members.UserGroups(ctx, "user-7", client.ListOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("user-7 is in:", ug.Name)
+	}
+
+	_ = c.Members.Remove(ctx, g.UUID, "user-7")
+	_, err = c.Members.Get(ctx, g.UUID, "user-7")
+	fmt.Println(errors.Is(err, client.ErrMemberNotFound))
+	// Output:
+	// added: true <nil>
+	// added again: false <nil>
+	// added: [user-7 Zoe] already: [user-42] not members: [user-9]
+	// member: Zoe
+	// member: user-42
+	// member: user-7
+	// memberCount: 3
+	// user-7 is in: Finance
+	// true
+}

@@ -25,6 +25,8 @@ type Group struct {
 	Name string
 	// Description is free text, or nil.
 	Description *string
+	// MemberCount is the number of members, exact when the group was read.
+	MemberCount int
 	// CreatedAt and UpdatedAt are UTC with millisecond precision.
 	CreatedAt, UpdatedAt time.Time
 	// ETag is the version the group was read at. Get, Create, Replace and
@@ -149,6 +151,20 @@ func (s *GroupService) Delete(ctx context.Context, id uuid.UUID) error {
 //		fmt.Println(g.Name)
 //	}
 func (s *GroupService) List(ctx context.Context, opts ListOptions) iter.Seq2[Group, error] {
+	return groupPages(ctx, "list groups", opts, func(params *api.ListGroupsParams) (*api.GroupPage, *http.Response, []byte, error) {
+		resp, err := s.c.api.ListGroupsWithResponse(ctx, params)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return resp.JSON200, resp.HTTPResponse, resp.Body, nil
+	})
+}
+
+// groupPages is the paging loop of every listing of groups: fetch gets one
+// page (nil when the answer is an error) for the parameters built from opts,
+// and the loop follows page.next to the end.
+func groupPages(ctx context.Context, op string, opts ListOptions,
+	fetch func(*api.ListGroupsParams) (*api.GroupPage, *http.Response, []byte, error)) iter.Seq2[Group, error] {
 	return func(yield func(Group, error) bool) {
 		var params api.ListGroupsParams
 		if opts.PageSize != 0 {
@@ -162,21 +178,21 @@ func (s *GroupService) List(ctx context.Context, opts ListOptions) iter.Seq2[Gro
 			params.Q = &opts.Query
 		}
 		for {
-			resp, err := s.c.api.ListGroupsWithResponse(ctx, &params)
+			page, hr, body, err := fetch(&params)
 			if err != nil {
-				yield(Group{}, failed("list groups", err))
+				yield(Group{}, failed(op, err))
 				return
 			}
-			if resp.JSON200 == nil {
-				yield(Group{}, newError(resp.HTTPResponse, resp.Body))
+			if page == nil {
+				yield(Group{}, newError(hr, body))
 				return
 			}
-			for _, g := range resp.JSON200.Content {
+			for _, g := range page.Content {
 				if !yield(fromAPI(g, ""), nil) {
 					return
 				}
 			}
-			next, err := resp.JSON200.Page.Next.Get()
+			next, err := page.Page.Next.Get()
 			if err != nil || next == "" {
 				return
 			}
@@ -272,7 +288,7 @@ func sameContent(a, b Group) bool {
 }
 
 func fromAPI(g api.Group, etag string) Group {
-	out := Group{UUID: g.Uuid, Name: g.Name, CreatedAt: g.CreatedAt.Time, UpdatedAt: g.UpdatedAt.Time, ETag: etag}
+	out := Group{UUID: g.Uuid, Name: g.Name, MemberCount: int(g.MemberCount), CreatedAt: g.CreatedAt.Time, UpdatedAt: g.UpdatedAt.Time, ETag: etag}
 	if d, err := g.Description.Get(); err == nil {
 		out.Description = &d
 	}

@@ -28,12 +28,12 @@ type faultProxy struct {
 	plan      map[string][]fault
 	attempts  map[string]int
 	forwarded map[string]int
-	keys      []string // the Idempotency-Key of every POST attempt
+	keys      map[string][]string // method -> the Idempotency-Key of every POST and PATCH attempt
 }
 
 func newFaultProxy(t *testing.T, upstream string, plan map[string][]fault) (*faultProxy, string) {
 	t.Helper()
-	p := &faultProxy{upstream: upstream, plan: plan, attempts: map[string]int{}, forwarded: map[string]int{}}
+	p := &faultProxy{upstream: upstream, plan: plan, attempts: map[string]int{}, forwarded: map[string]int{}, keys: map[string][]string{}}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return p, srv.URL
@@ -47,8 +47,8 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f, p.plan[r.Method] = q[0], q[1:]
 	}
 	p.attempts[r.Method]++
-	if r.Method == http.MethodPost {
-		p.keys = append(p.keys, r.Header.Get("Idempotency-Key"))
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+		p.keys[r.Method] = append(p.keys[r.Method], r.Header.Get("Idempotency-Key"))
 	}
 	p.mu.Unlock()
 

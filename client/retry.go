@@ -40,7 +40,8 @@ func withAttemptCounter(ctx context.Context) (context.Context, *int) {
 // attempt did not: GET, HEAD, PUT and DELETE are idempotent by definition;
 // a POST only with an Idempotency-Key (the server replays the first
 // outcome); a PATCH only with If-Match (a second application fails the
-// precondition instead of applying twice).
+// precondition instead of applying twice) or an Idempotency-Key
+// (changeMembers replays its first outcome).
 func replayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
@@ -51,7 +52,7 @@ func replayable(req *http.Request) bool {
 	case http.MethodPost:
 		return req.Header.Get("Idempotency-Key") != ""
 	case http.MethodPatch:
-		return req.Header.Get("If-Match") != ""
+		return req.Header.Get("If-Match") != "" || req.Header.Get("Idempotency-Key") != ""
 	}
 	return false
 }

@@ -43,9 +43,9 @@ func TestCreateRetriesThroughFaultsCreateOnce(t *testing.T) {
 				if attempts != len(plan)+1 {
 					t.Errorf("attempts = %d, want %d", attempts, len(plan)+1)
 				}
-				for _, k := range proxy.keys {
-					if k == "" || k != proxy.keys[0] {
-						t.Fatalf("Idempotency-Keys %q: want one key on every attempt", proxy.keys)
+				for _, k := range proxy.keys[http.MethodPost] {
+					if k == "" || k != proxy.keys[http.MethodPost][0] {
+						t.Fatalf("Idempotency-Keys %q: want one key on every attempt", proxy.keys[http.MethodPost])
 					}
 				}
 				var found []client.Group

@@ -18,13 +18,18 @@ const huge = JSON.stringify({ name: 'Huge', description: 'x'.repeat(1_100_000) }
 const unreachable = new Set(['500', '503']);
 // Statuses Prism cannot carry: a GET with a body (stoplightio/prism#2259).
 // The scenario checks them against the server directly.
-const notProxyable = new Set(['listGroups 413', 'getGroup 413']);
+const notProxyable = new Set(['listGroups 413', 'getGroup 413', 'listMembers 413', 'getMember 413', 'listUserGroups 413']);
+// Reached only by a race (two first uses of one Idempotency-Key at once):
+// tried hard, reported when missed, not required.
+const bestEffort = new Set(['changeMembers 409']);
+// The default limit of groups per user (openapi.yaml info.description).
+const maxGroupsPerUser = 1000;
 
-let main; let strict; let check; let strictCheck; let A; let B;
+let main; let strict; let check; let strictCheck; let A; let B; let C;
 
 before(async () => {
   const servers = await Promise.all([
-    startGroupsd({ orgs: ['org-a', 'org-b'] }),
+    startGroupsd({ orgs: ['org-a', 'org-b', 'org-c'] }),
     startGroupsd({ orgs: ['org-a'], args: ['--require-if-match'] }),
   ]);
   [main, strict] = servers;
@@ -33,7 +38,7 @@ before(async () => {
   strict.prism = proxies[1];
   check = new Checker(main.prism.url);
   strictCheck = new Checker(strict.prism.url);
-  ({ 'org-a': A, 'org-b': B } = main.keys);
+  ({ 'org-a': A, 'org-b': B, 'org-c': C } = main.keys);
 });
 
 after(async () => {
@@ -267,21 +272,232 @@ test('a body over 1 MiB is 413 on every operation, even one that takes no body',
   // 501 itself), so these two go straight to the server and the problem+json
   // is checked here, like the malformed-JSON case above.
   for (const path of ['/api/v2/groups', `/api/v2/groups/${unknownId}`]) {
-    const status = await new Promise((resolve, reject) => {
-      const req = http.request(`${main.url}${path}`, { method: 'GET', headers: { Authorization: `Bearer ${A}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(huge) } }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
+    assert.equal(await getWithHugeBody(path), 413, `GET ${path} with a 1 MiB + 1 body`);
+  }
+});
+
+/**
+ * Sends a GET with a body over 1 MiB straight to the server (Prism cannot
+ * proxy it), checks the problem+json and returns the status.
+ */
+function getWithHugeBody(path) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${main.url}${path}`, { method: 'GET', headers: { Authorization: `Bearer ${A}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(huge) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        try {
           assert.equal(res.headers['content-type'], 'application/problem+json');
           assert.equal(JSON.parse(Buffer.concat(chunks).toString()).code, 'PAYLOAD_TOO_LARGE');
           resolve(res.statusCode);
-        });
+        } catch (err) {
+          reject(err);
+        }
       });
-      req.on('error', reject);
-      req.end(huge);
     });
-    assert.equal(status, 413, `GET ${path} with a 1 MiB + 1 body`);
+    req.on('error', reject);
+    req.end(huge);
+  });
+}
+
+// Membership: every member operation and every documented status of it.
+// The steps share m (the group, its path) and run in order.
+const m = {};
+
+test('member operations answer 401 without a valid key', async () => {
+  const path = `/v2/groups/${unknownId}/members`;
+  await expect(check, 401, 'listMembers', 'GET', path);
+  await expect(check, 401, 'changeMembers', 'PATCH', path, { key: 'gk_nope_nope', body: { add: ['u1'] } });
+  await expect(check, 401, 'getMember', 'GET', `${path}/u1`, { key: 'not-a-key' });
+  await expect(check, 401, 'addMember', 'PUT', `${path}/u1`);
+  await expect(check, 401, 'removeMember', 'DELETE', `${path}/u1`);
+  await expect(check, 401, 'listUserGroups', 'GET', '/v2/users/u1/groups');
+});
+
+test('addMember answers 201 with Location, then 200 with the original addedAt; 400, 404, 413', async () => {
+  const created = await expect(check, 201, 'createGroup', 'POST', '/v2/groups', { key: A, body: { name: 'Members' } });
+  m.group = created.json;
+  m.path = `/v2/groups/${m.group.uuid}/members`;
+  assert.equal(m.group.memberCount, 0);
+  const first = await expect(check, 201, 'addMember', 'PUT', `${m.path}/user-42`, { key: A });
+  assert.equal(first.headers.get('location'), `/api${m.path}/user-42`);
+  assert.equal(first.json.userId, 'user-42');
+  const again = await expect(check, 200, 'addMember', 'PUT', `${m.path}/user-42`, { key: A });
+  assert.deepEqual(again.json, first.json);
+  assert.equal(again.headers.get('location'), null);
+  const bad = await expect(check, 400, 'addMember', 'PUT', `${m.path}/-starts-with-a-dash`, { key: A });
+  assert.equal(bad.json.code, 'VALIDATION_ERROR');
+  await expect(check, 400, 'addMember', 'PUT', '/v2/groups/not-a-uuid/members/user-42', { key: A });
+  const missing = await expect(check, 404, 'addMember', 'PUT', `/v2/groups/${unknownId}/members/user-42`, { key: A });
+  assert.equal(missing.json.code, 'NOT_FOUND');
+  // Another organization's group is a group that does not exist.
+  await expect(check, 404, 'addMember', 'PUT', `${m.path}/user-42`, { key: B });
+  await expect(check, 413, 'addMember', 'PUT', `${m.path}/user-43`, { key: A, raw: huge });
+});
+
+test('getMember answers 200, 404 MEMBER_NOT_FOUND and NOT_FOUND, 400', async () => {
+  const res = await expect(check, 200, 'getMember', 'GET', `${m.path}/user-42`, { key: A });
+  assert.equal(res.json.userId, 'user-42');
+  const notIn = await expect(check, 404, 'getMember', 'GET', `${m.path}/user-43`, { key: A });
+  assert.equal(notIn.json.code, 'MEMBER_NOT_FOUND');
+  const noGroup = await expect(check, 404, 'getMember', 'GET', `/v2/groups/${unknownId}/members/user-42`, { key: A });
+  assert.equal(noGroup.json.code, 'NOT_FOUND');
+  await expect(check, 400, 'getMember', 'GET', `${m.path}/${'x'.repeat(256)}`, { key: A });
+  assert.equal(await getWithHugeBody(`/api${m.path}/user-42`), 413);
+});
+
+test('changeMembers sorts every id (200), replays by Idempotency-Key, and answers 400, 404, 413, 415, 422', async (t) => {
+  await t.test('200: the four lists, in the order sent', async () => {
+    const res = await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body: { add: ['user-7', 'user-42', 'B', 'a', 'Z'], remove: ['nobody'] } });
+    assert.deepEqual(res.json, { added: ['user-7', 'B', 'a', 'Z'], alreadyMembers: ['user-42'], removed: [], notMembers: ['nobody'] });
+    const removed = await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body: { remove: ['Z'] } });
+    assert.deepEqual(removed.json, { added: [], alreadyMembers: [], removed: ['Z'], notMembers: [] });
+    const nothing = await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body: {} });
+    assert.deepEqual(nothing.json, { added: [], alreadyMembers: [], removed: [], notMembers: [] });
+  });
+  await t.test('400: one errors entry per duplicate id, pointing at it', async () => {
+    const res = await expect(check, 400, 'changeMembers', 'PATCH', m.path, { key: A, body: { add: ['u1', 'u2', 'u1'], remove: ['u2', 'u3'] } });
+    assert.equal(res.json.code, 'VALIDATION_ERROR');
+    assert.deepEqual(res.json.errors.map((e) => e.pointer), ['/add/2', '/remove/0']);
+    const badId = await expect(check, 400, 'changeMembers', 'PATCH', m.path, { key: A, body: { add: ['ok', ' spaced'] } });
+    assert.ok(badId.json.errors.some((e) => e.pointer === '/add/1'), JSON.stringify(badId.json.errors));
+    await expect(check, 400, 'changeMembers', 'PATCH', m.path, { key: A, body: { add: 'u1' } });
+  });
+  await t.test('404 for an unknown group', async () => {
+    const res = await expect(check, 404, 'changeMembers', 'PATCH', `/v2/groups/${unknownId}/members`, { key: A, body: { add: ['u1'] } });
+    assert.equal(res.json.code, 'NOT_FOUND');
+  });
+  await t.test('413 for a body over 1 MiB, 415 for text/plain', async () => {
+    await expect(check, 413, 'changeMembers', 'PATCH', m.path, { key: A, raw: huge });
+    await expect(check, 415, 'changeMembers', 'PATCH', m.path, { key: A, raw: 'add=u1', contentType: 'text/plain' });
+  });
+  await t.test('Idempotency-Key: the same body replays (200), another body is 422', async () => {
+    const key = `members-${Date.now()}`;
+    const body = { add: ['k1', 'k2'], remove: ['user-7'] };
+    const first = await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body, headers: { 'Idempotency-Key': key } });
+    assert.deepEqual(first.json, { added: ['k1', 'k2'], alreadyMembers: [], removed: ['user-7'], notMembers: [] });
+    const again = await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body, headers: { 'Idempotency-Key': key } });
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.text, first.text);
+    const reused = await expect(check, 422, 'changeMembers', 'PATCH', m.path, { key: A, body: { add: ['k3'] }, headers: { 'Idempotency-Key': key } });
+    assert.equal(reused.json.code, 'IDEMPOTENCY_KEY_REUSED');
+    // Members now: B, a, k1, k2, user-42.
+  });
+  await t.test('409 while the same key is in flight (best effort: needs a race)', async (tt) => {
+    let inFlight = 0;
+    const deadline = Date.now() + 8000;
+    for (let round = 0; round < 40 && inFlight === 0 && Date.now() < deadline; round++) {
+      const key = `members-race-${round}-${Date.now()}`;
+      const body = { add: [`race-${round}`] };
+      const results = await Promise.all(Array.from({ length: 16 }, () =>
+        check.call('changeMembers', 'PATCH', m.path, { key: A, body, headers: { 'Idempotency-Key': key } })));
+      for (const r of results) {
+        assert.ok([200, 409].includes(r.status), `got ${r.status}: ${r.text}`);
+        if (r.status === 409) {
+          assert.equal(r.json.code, 'IDEMPOTENCY_IN_FLIGHT');
+          inFlight++;
+        }
+      }
+      assert.equal(results.filter((r) => r.status === 200 && r.headers.get('idempotent-replayed') !== 'true').length, 1, 'exactly one request applies');
+      await expect(check, 200, 'changeMembers', 'PATCH', m.path, { key: A, body: { remove: [`race-${round}`] } });
+    }
+    tt.diagnostic(inFlight ? `reached IDEMPOTENCY_IN_FLIGHT ${inFlight} times` : 'IDEMPOTENCY_IN_FLIGHT not reached: every race was won cleanly');
+  });
+});
+
+test('listMembers pages by cursor and offset in byte order (200); memberCount agrees; 400, 404', async () => {
+  const want = ['B', 'a', 'k1', 'k2', 'user-42'];
+  const seen = [];
+  let url = `${m.path}?size=2`;
+  for (let pages = 0; url; pages++) {
+    assert.ok(pages < want.length, 'the cursors end');
+    const res = await expect(check, 200, 'listMembers', 'GET', url, { key: A });
+    assert.equal(res.json.page.totalElements, want.length);
+    assert.equal(res.json.page.totalPages, 3);
+    seen.push(...res.json.content.map((x) => x.userId));
+    url = res.json.page.next ? `${m.path}?size=2&cursor=${encodeURIComponent(res.json.page.next)}` : null;
   }
+  assert.deepEqual(seen, want);
+  const byOffset = await expect(check, 200, 'listMembers', 'GET', `${m.path}?size=2&page=1`, { key: A });
+  assert.deepEqual(byOffset.json.content.map((x) => x.userId), ['k1', 'k2']);
+  const past = await expect(check, 200, 'listMembers', 'GET', `${m.path}?page=9`, { key: A });
+  assert.deepEqual(past.json.content, []);
+  const group = await expect(check, 200, 'getGroup', 'GET', `/v2/groups/${m.group.uuid}`, { key: A });
+  assert.equal(group.json.memberCount, want.length);
+  await expect(check, 400, 'listMembers', 'GET', `${m.path}?size=0`, { key: A });
+  await expect(check, 400, 'listMembers', 'GET', `${m.path}?cursor=not-a-cursor`, { key: A });
+  await expect(check, 400, 'listMembers', 'GET', `${m.path}?page=1&cursor=x`, { key: A });
+  await expect(check, 400, 'listMembers', 'GET', '/v2/groups/not-a-uuid/members', { key: A });
+  const missing = await expect(check, 404, 'listMembers', 'GET', `/v2/groups/${unknownId}/members`, { key: A });
+  assert.equal(missing.json.code, 'NOT_FOUND');
+  await expect(check, 404, 'listMembers', 'GET', m.path, { key: B });
+  assert.equal(await getWithHugeBody(`/api${m.path}`), 413);
+});
+
+test('listUserGroups pages the user\'s groups (200), empty for a stranger; 400', async () => {
+  const names = ['Members', 'Engineering', 'Sales'];
+  for (const name of names.slice(1)) {
+    await expect(check, 200, 'changeMembers', 'PATCH', `/v2/groups/${g[name].uuid}/members`, { key: A, body: { add: ['user-42'] } });
+  }
+  const first = await expect(check, 200, 'listUserGroups', 'GET', '/v2/users/user-42/groups?size=2&sort=name', { key: A });
+  assert.deepEqual(first.json.content.map((x) => x.name), ['Engineering', 'Members']);
+  assert.equal(first.json.page.totalElements, 3);
+  const next = await expect(check, 200, 'listUserGroups', 'GET', `/v2/users/user-42/groups?size=2&sort=name&cursor=${encodeURIComponent(first.json.page.next)}`, { key: A });
+  assert.deepEqual(next.json.content.map((x) => x.name), ['Sales']);
+  assert.equal(next.json.page.next, null);
+  const filtered = await expect(check, 200, 'listUserGroups', 'GET', '/v2/users/user-42/groups?q=ale', { key: A });
+  assert.deepEqual(filtered.json.content.map((x) => x.name), ['Sales']);
+  const stranger = await expect(check, 200, 'listUserGroups', 'GET', '/v2/users/stranger/groups', { key: A });
+  assert.deepEqual(stranger.json.content, []);
+  const otherOrg = await expect(check, 200, 'listUserGroups', 'GET', '/v2/users/user-42/groups', { key: B });
+  assert.deepEqual(otherOrg.json.content, []);
+  await expect(check, 400, 'listUserGroups', 'GET', '/v2/users/user-42/groups?sort=colour', { key: A });
+  await expect(check, 400, 'listUserGroups', 'GET', '/v2/users/user%2042/groups', { key: A });
+  assert.equal(await getWithHugeBody('/api/v2/users/user-42/groups'), 413);
+});
+
+test('removeMember answers 204, 204 again when not a member, 400, 404, 413', async () => {
+  await expect(check, 204, 'removeMember', 'DELETE', `${m.path}/user-42`, { key: A });
+  await expect(check, 204, 'removeMember', 'DELETE', `${m.path}/user-42`, { key: A });
+  const gone = await expect(check, 404, 'getMember', 'GET', `${m.path}/user-42`, { key: A });
+  assert.equal(gone.json.code, 'MEMBER_NOT_FOUND');
+  await expect(check, 400, 'removeMember', 'DELETE', `${m.path}/-x`, { key: A });
+  const missing = await expect(check, 404, 'removeMember', 'DELETE', `/v2/groups/${unknownId}/members/a`, { key: A });
+  assert.equal(missing.json.code, 'NOT_FOUND');
+  await expect(check, 413, 'removeMember', 'DELETE', `${m.path}/a`, { key: A, raw: huge });
+  const group = await expect(check, 200, 'getGroup', 'GET', `/v2/groups/${m.group.uuid}`, { key: A });
+  assert.equal(group.json.memberCount, 4);
+});
+
+test('a write past the groups-per-user limit is 422 GROUP_LIMIT_EXCEEDED and changes nothing', async () => {
+  // Org C's user "busy" joins the limit's number of groups, set up straight
+  // against the server (only the 422s are the point here), 16 requests at a time.
+  const direct = (method, path, body) => fetch(`${main.url}/api${path}`, {
+    method, headers: { Authorization: `Bearer ${C}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body && JSON.stringify(body),
+  }).then(async (r) => {
+    const text = await r.text();
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  });
+  const indexes = Array.from({ length: maxGroupsPerUser + 1 }, (_, i) => i);
+  const uuids = [];
+  for (let i = 0; i < indexes.length; i += 16) {
+    const batch = await Promise.all(indexes.slice(i, i + 16).map(async (n) => {
+      const grp = await direct('POST', '/v2/groups', { name: `Limit ${n}` });
+      if (n < maxGroupsPerUser) await direct('PUT', `/v2/groups/${grp.uuid}/members/busy`);
+      return grp.uuid;
+    }));
+    uuids.push(...batch);
+  }
+  const last = uuids[maxGroupsPerUser];
+  const add = await expect(check, 422, 'addMember', 'PUT', `/v2/groups/${last}/members/busy`, { key: C });
+  assert.equal(add.json.code, 'GROUP_LIMIT_EXCEEDED');
+  const change = await expect(check, 422, 'changeMembers', 'PATCH', `/v2/groups/${last}/members`, { key: C, body: { add: ['free', 'busy'] } });
+  assert.equal(change.json.code, 'GROUP_LIMIT_EXCEEDED');
+  const members = await expect(check, 200, 'listMembers', 'GET', `/v2/groups/${last}/members`, { key: C });
+  assert.deepEqual(members.json.content, [], 'a refused change adds nobody');
+  const groups = await expect(check, 200, 'listUserGroups', 'GET', '/v2/users/busy/groups?size=1', { key: C });
+  assert.equal(groups.json.page.totalElements, maxGroupsPerUser);
 });
 
 test('every documented status of every operation was reached', (t) => {
@@ -290,8 +506,13 @@ test('every documented status of every operation was reached', (t) => {
   for (const [op, statuses] of check.documented) {
     const seen = new Set([...(check.seen.get(op) ?? []), ...(strictCheck.seen.get(op) ?? [])].map(String));
     const row = [...statuses.keys()].map((s) => (seen.has(s) ? s : unreachable.has(s) ? `(${s})` : `!${s}`));
-    lines.push(`${op.padEnd(13)} ${row.join(' ')}`);
-    for (const s of statuses.keys()) if (!seen.has(s) && !unreachable.has(s) && !notProxyable.has(`${op} ${s}`)) missing.push(`${op} ${s}`);
+    lines.push(`${op.padEnd(14)} ${row.join(' ')}`);
+    for (const s of statuses.keys()) {
+      const which = `${op} ${s}`;
+      if (seen.has(s) || unreachable.has(s) || notProxyable.has(which)) continue;
+      if (bestEffort.has(which)) t.diagnostic(`${which} not reached (a race lost every round)`);
+      else missing.push(which);
+    }
   }
   t.diagnostic(`coverage (in parentheses: documented, not reachable from outside; ! missing):\n${lines.join('\n')}`);
   assert.deepEqual(missing, [], 'documented statuses never reached');

@@ -9,7 +9,7 @@ import { Checker, ContractViolation } from './lib/checker.mjs';
 import { freePort, startPrism } from './lib/procs.mjs';
 
 const id = '0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c';
-const group = { uuid: id, name: 'Finance', description: null, createdAt: '2026-11-26T09:15:02.120Z', updatedAt: '2026-11-26T09:15:02.120Z' };
+const group = { uuid: id, name: 'Finance', description: null, memberCount: 0, createdAt: '2026-11-26T09:15:02.120Z', updatedAt: '2026-11-26T09:15:02.120Z' };
 const problem = { type: 'urn:groupsd:problem:not-found', title: 'Not Found', status: 404, detail: 'no such group', instance: `/api/v2/groups/${id}`, code: 'NOT_FOUND', requestId: 'r1' };
 
 function send(res, status, type, body, headers = {}) {

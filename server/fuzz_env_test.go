@@ -221,6 +221,7 @@ func fuzzValidFieldValue(v string) bool {
 type fuzzResponse struct {
 	req    *http.Request
 	wire   string
+	sent   []byte // the request body (nil for none)
 	status int
 	header http.Header
 	body   []byte
@@ -258,7 +259,7 @@ func (env *fuzzEnv) do(t testing.TB, fr fuzzRequest) (*fuzzResponse, bool) {
 	// Echo's own router names the operation, exactly as it will route it.
 	rc := e.NewContext(req, nil)
 	e.Router().Find(req.Method, echo.GetPath(req), rc)
-	res := &fuzzResponse{req: req, wire: wire, params: map[string]string{}}
+	res := &fuzzResponse{req: req, wire: wire, sent: fr.body, params: map[string]string{}}
 	path := fuzzEchoParam.ReplaceAllString(strings.TrimPrefix(rc.Path(), "/api"), "{$1}")
 	route := env.routes[req.Method+" "+path]
 	if route != nil {
@@ -324,15 +325,15 @@ func (env *fuzzEnv) row(t testing.TB, uuid string) (fuzzRow, bool) {
 	return rs[0], true
 }
 
-// reset empties the groups (and the idempotency records that refer to
-// them), behind the server's back but consistently.
+// reset empties the groups (and their members and the idempotency records
+// that refer to them), behind the server's back but consistently.
 func (env *fuzzEnv) reset(t testing.TB) {
 	t.Helper()
 	tx, err := env.raw.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DELETE FROM groups", "DELETE FROM group_counts", "DELETE FROM idempotency_keys"} {
+	for _, q := range []string{"DELETE FROM members", "DELETE FROM groups", "DELETE FROM group_counts", "DELETE FROM idempotency_keys"} {
 		if _, err := tx.Exec(q); err != nil {
 			tx.Rollback()
 			t.Fatal(err)

@@ -33,6 +33,7 @@ import (
 var (
 	fuzzRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 	fuzzTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+	fuzzUserID    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,254}$`)
 )
 
 // fuzzUndocumented lists statuses the server answers that openapi.yaml does
@@ -45,6 +46,7 @@ var fuzzCodeStatus = map[api.ProblemCode]int{
 	api.NOTACCEPTABLE: 406, api.NAMECONFLICT: 409, api.IDEMPOTENCYINFLIGHT: 409, api.PRECONDITIONFAILED: 412,
 	api.PAYLOADTOOLARGE: 413, api.UNSUPPORTEDMEDIATYPE: 415, api.IDEMPOTENCYKEYREUSED: 422,
 	api.PRECONDITIONREQUIRED: 428, api.INTERNAL: 500, api.SERVICEUNAVAILABLE: 503,
+	api.MEMBERNOTFOUND: 404, api.MEMBERLIMITEXCEEDED: 422, api.GROUPLIMITEXCEEDED: 422,
 }
 
 func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *routers.Route) {
@@ -83,7 +85,9 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 	switch {
 	case res.status == 304:
 		env.sawVersion(t, res, res.params["uuid"], fail)
-	case res.status == 200 && res.op == "listGroups":
+	case res.status/100 == 2 && slices.Contains([]string{"deleteGroup", "removeMember"}, res.op):
+		// 204: no body (the validator checked).
+	case res.status == 200 && (res.op == "listGroups" || res.op == "listUserGroups"):
 		var p fuzzPage
 		if err := json.Unmarshal(res.body, &p); err != nil {
 			fail("page: %v", err)
@@ -91,13 +95,46 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 		for _, g := range p.Content {
 			fuzzCheckGroup(g, fail)
 		}
-		if p.Page.Size < 1 || len(p.Content) > int(p.Page.Size) {
-			fail("%d groups on a page of size %d", len(p.Content), p.Page.Size)
+		fuzzCheckPage(len(p.Content), p.Page.Size, p.Page.TotalPages, p.Page.TotalElements, fail)
+	case res.status == 200 && res.op == "listMembers":
+		var p api.MemberPage
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			fail("member page does not decode into api.MemberPage: %v", err)
 		}
-		if want := (p.Page.TotalElements + int64(p.Page.Size) - 1) / int64(p.Page.Size); int64(p.Page.TotalPages) != want {
-			fail("totalPages %d, want %d", p.Page.TotalPages, want)
+		for i, m := range p.Content {
+			fuzzCheckMember(m, fail)
+			if i > 0 && p.Content[i-1].UserId >= m.UserId {
+				fail("members %q, %q out of byte order", p.Content[i-1].UserId, m.UserId)
+			}
 		}
-	case res.status/100 == 2 && res.op != "deleteGroup":
+		fuzzCheckPage(len(p.Content), p.Page.Size, p.Page.TotalPages, p.Page.TotalElements, fail)
+	case res.status/100 == 2 && (res.op == "addMember" || res.op == "getMember"):
+		var m api.Member
+		if err := json.Unmarshal(res.body, &m); err != nil {
+			fail("member does not decode into api.Member: %v", err)
+		}
+		fuzzCheckMember(m, fail)
+		if m.UserId != res.params["userId"] {
+			fail("member %q answered for userId %q", m.UserId, res.params["userId"])
+		}
+		if loc := res.header.Get("Location"); res.status == 201 && loc != "/api/v2/groups/"+strings.ToLower(res.params["uuid"])+"/members/"+m.UserId {
+			fail("Location %q, want the canonical path of the membership", loc)
+		}
+	case res.status == 200 && res.op == "changeMembers":
+		var r api.MembersChangeResult
+		if err := json.Unmarshal(res.body, &r); err != nil {
+			fail("change result does not decode into api.MembersChangeResult: %v", err)
+		}
+		var ch api.MembersChange
+		_ = json.Unmarshal(res.sent, &ch)
+		sent := slices.Concat(fuzzDeref(ch.Add), fuzzDeref(ch.Remove))
+		got := slices.Concat(r.Added, r.AlreadyMembers, r.Removed, r.NotMembers)
+		slices.Sort(sent)
+		slices.Sort(got)
+		if !slices.Equal(sent, got) {
+			fail("change result lists %q, the request sent %q", got, sent)
+		}
+	case res.status/100 == 2:
 		var g fuzzGroup
 		if err := json.Unmarshal(res.body, &g); err != nil {
 			fail("group: %v", err)
@@ -110,6 +147,32 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 			env.sawVersion(t, res, g.UUID, fail)
 		}
 	}
+}
+
+// fuzzCheckPage checks a page's envelope against its content.
+func fuzzCheckPage(n int, size, totalPages int32, total int64, fail func(string, ...any)) {
+	if size < 1 || n > int(size) {
+		fail("%d items on a page of size %d", n, size)
+	}
+	if want := (total + int64(size) - 1) / int64(size); int64(totalPages) != want {
+		fail("totalPages %d, want %d", totalPages, want)
+	}
+}
+
+func fuzzCheckMember(m api.Member, fail func(string, ...any)) {
+	if !fuzzUserID.MatchString(m.UserId) {
+		fail("member userId %q breaks the UserId pattern", m.UserId)
+	}
+	if !m.AddedAt.Equal(m.AddedAt.Truncate(time.Millisecond)) || m.AddedAt.Year() < 2000 {
+		fail("addedAt %s: want a recent time in whole milliseconds", m.AddedAt.Time)
+	}
+}
+
+func fuzzDeref[T any](p *[]T) []T {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // sawVersion checks the response's ETag against the highest version seen
@@ -200,6 +263,7 @@ type fuzzGroup struct {
 	UUID        string  `json:"uuid"`
 	Name        string  `json:"name"`
 	Description *string `json:"description"`
+	MemberCount int32   `json:"memberCount"`
 	CreatedAt   string  `json:"createdAt"`
 	UpdatedAt   string  `json:"updatedAt"`
 }
@@ -290,6 +354,27 @@ func (env *fuzzEnv) checkStore(t testing.TB) int {
 		if n != counts[org] {
 			fail("group_counts says %d groups for %s, the table holds %d", n, org, counts[org])
 		}
+	}
+	// memberCount is exact: every group's member_count is the number of its
+	// members rows, and no membership outlives its group.
+	mc, err := env.raw.Query(`SELECT g.uuid, g.member_count, (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid)
+		FROM groups g WHERE g.member_count != (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid)
+		UNION ALL SELECT m.group_uuid, -1, COUNT(*) FROM members m
+		WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.org = m.org AND g.uuid = m.group_uuid) GROUP BY m.group_uuid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	for mc.Next() {
+		var uuid string
+		var count, listed int64
+		if err := mc.Scan(&uuid, &count, &listed); err != nil {
+			t.Fatal(err)
+		}
+		if count < 0 {
+			fail("%d memberships of group %s, which does not exist", listed, uuid)
+		}
+		fail("group %s has memberCount %d and %d members", uuid, count, listed)
 	}
 	return len(rows)
 }

@@ -120,7 +120,7 @@ func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
 	case len(fr.body) <= server.MaxBodyBytes && res.status == 413:
 		t.Fatalf("a %d-byte body got 413\n%s", len(fr.body), res)
 	case authWant == fuzzAuthValid && res.req.Header.Get("Content-Type") == "" && len(fr.body) > 0 &&
-		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup"}, res.op) &&
+		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup", "changeMembers"}, res.op) &&
 		res.status != 415:
 		t.Fatalf("a body without Content-Type got %d, want 415\n%s", res.status, res)
 	}
@@ -159,6 +159,18 @@ func FuzzRequest(f *testing.F) {
 		{Method: "OPTIONS", Path: "/api/v2/groups"},
 		{Method: "HEAD", Path: "/api/v2/groups/{uuid}"},
 		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/json", IfMatch: "{etag}", RequestID: "twice", Body: []byte(`{}`), Flags: 32},
+		{Method: "PUT", Path: "/api/v2/groups/{uuid}/members/user-42", Flags: 4},
+		{Method: "PUT", Path: "/v2/groups/{other}/members/user-42", Flags: 4},
+		{Method: "PUT", Path: "/api/v2/groups/{uuid}/members/-dash", Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}/members/user-42", Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}/members", Query: "size=2&page=1", Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}/members", Query: "cursor=eyJrIjpbInUiXX0", Flags: 4},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}/members", ContentType: "application/json", IdempotencyKey: "m1", Body: []byte(`{"add":["a","B"],"remove":["user-42"]}`)},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}/members", ContentType: "application/json", Body: []byte(`{"add":["a","b","a"],"remove":["b"]}`)},
+		{Method: "PATCH", Path: "/v2/groups/{uuid}/members", Body: []byte(`{"add":["a"]}`)},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}/members/a", Flags: 4},
+		{Method: "GET", Path: "/api/v2/users/user-42/groups", Query: "sort=name,desc&size=1", Flags: 4},
+		{Method: "GET", Path: "/v2/users/%2Da/groups", Flags: 4},
 	} {
 		f.Add(in.Method, in.Path, in.Query, in.ContentType, in.IfMatch, in.IfNoneMatch, in.IdempotencyKey,
 			in.RequestID, in.AuthRaw, in.Auth, in.Body, in.Flags)

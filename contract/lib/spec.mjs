@@ -29,3 +29,9 @@ export function documentedResponses(path = specPath) {
   }
   return ops;
 }
+
+/** The summary of every operation, in the order openapi.yaml lists them. */
+export function operationSummaries(path = specPath) {
+  const doc = parse(readFileSync(path, 'utf8'));
+  return Object.values(doc.paths).flatMap((item) => methods.filter((m) => item[m]).map((m) => item[m].summary));
+}

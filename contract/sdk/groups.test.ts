@@ -125,13 +125,86 @@ test('a group goes through its whole life with the generated SDK', async (t) => 
   });
 });
 
+type Member = components['schemas']['Member'];
+type MembersChangeResult = components['schemas']['MembersChangeResult'];
+
+test('membership with the generated SDK', async (t) => {
+  const group = ok(await client.POST('/v2/groups', { body: { name: 'Members' } }));
+  const other = ok(await client.POST('/v2/groups', { body: { name: 'Auditors' } }));
+  const path = { uuid: group.uuid, userId: 'user-42' };
+
+  await t.test('add is 201 with Location, then 200 with the original membership', async () => {
+    const first = await client.PUT('/v2/groups/{uuid}/members/{userId}', { params: { path } });
+    assert.equal(first.response.status, 201);
+    const member: Member = ok(first);
+    assert.equal(member.userId, 'user-42');
+    assert.match(member.addedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(first.response.headers.get('location'), `/api/v2/groups/${group.uuid}/members/user-42`);
+    const again = await client.PUT('/v2/groups/{uuid}/members/{userId}', { params: { path } });
+    assert.equal(again.response.status, 200);
+    assert.deepEqual(ok(again), member);
+    const read = ok(await client.GET('/v2/groups/{uuid}/members/{userId}', { params: { path } }));
+    assert.deepEqual(read, member);
+  });
+
+  await t.test('changeMembers sorts every id into the four result lists', async () => {
+    const res = await client.PATCH('/v2/groups/{uuid}/members', {
+      params: { path: { uuid: group.uuid }, header: { 'Idempotency-Key': randomUUID() } },
+      body: { add: ['user-7', 'user-42', 'B', 'a', 'Z'], remove: ['nobody'] },
+    });
+    const result: MembersChangeResult = ok(res);
+    assert.deepEqual(result, { added: ['user-7', 'B', 'a', 'Z'], alreadyMembers: ['user-42'], removed: [], notMembers: ['nobody'] });
+    const removed = ok(await client.PATCH('/v2/groups/{uuid}/members', { params: { path: { uuid: group.uuid } }, body: { remove: ['Z', 'Y'] } }));
+    assert.deepEqual(removed, { added: [], alreadyMembers: [], removed: ['Z'], notMembers: ['Y'] });
+    const dup = await client.PATCH('/v2/groups/{uuid}/members', { params: { path: { uuid: group.uuid } }, body: { add: ['x', 'x'], remove: ['a'] } });
+    assert.equal(dup.response.status, 400);
+    assert.deepEqual(dup.error?.errors?.map((e) => e.pointer), ['/add/1']);
+  });
+
+  await t.test('list pages in byte order and memberCount agrees', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = ok(await client.GET('/v2/groups/{uuid}/members', {
+        params: { path: { uuid: group.uuid }, query: cursor ? { size: 2, cursor } : { size: 2 } },
+      }));
+      assert.equal(page.page.totalElements, 4);
+      seen.push(...page.content.map((m) => m.userId));
+      cursor = page.page.next ?? undefined;
+    } while (cursor);
+    assert.deepEqual(seen, ['B', 'a', 'user-42', 'user-7']);
+    const read = ok(await client.GET('/v2/groups/{uuid}', { params: { path: { uuid: group.uuid } } }));
+    assert.equal(read.memberCount, seen.length);
+  });
+
+  await t.test('listUserGroups lists the groups of a user', async () => {
+    ok(await client.PUT('/v2/groups/{uuid}/members/{userId}', { params: { path: { uuid: other.uuid, userId: 'user-42' } } }));
+    const groups = ok(await client.GET('/v2/users/{userId}/groups', { params: { path: { userId: 'user-42' }, query: { sort: ['name'] } } }));
+    assert.deepEqual(groups.content.map((g) => g.name), ['Auditors', 'Members']);
+    assert.deepEqual(groups.content.map((g) => g.memberCount), [1, 4]);
+    const none = ok(await client.GET('/v2/users/{userId}/groups', { params: { path: { userId: 'stranger' } } }));
+    assert.deepEqual(none.content, []);
+  });
+
+  await t.test('remove is 204; then the member is a typed MEMBER_NOT_FOUND', async () => {
+    const res = await client.DELETE('/v2/groups/{uuid}/members/{userId}', { params: { path } });
+    assert.equal(res.response.status, 204);
+    const missing = await client.GET('/v2/groups/{uuid}/members/{userId}', { params: { path } });
+    assert.equal(missing.response.status, 404);
+    const problem: Problem | undefined = missing.error;
+    assert.equal(problem?.code, 'MEMBER_NOT_FOUND');
+    const noGroup = await client.GET('/v2/groups/{uuid}/members/{userId}', { params: { path: { ...path, uuid: randomUUID() } } });
+    assert.equal(noGroup.error?.code, 'NOT_FOUND');
+  });
+});
+
 /**
  * The safe-retry pattern as openapi-fetch middleware, the counterpart of the
  * Go SDK's retries: every logical POST gets one Idempotency-Key (kept by
  * every retry of it); a request is retried on a network error, 429 or 503
  * only when repeating it cannot act twice (GET, PUT, DELETE; POST with an
- * Idempotency-Key; PATCH with If-Match), with full-jitter backoff that
- * honours Retry-After.
+ * Idempotency-Key; PATCH with If-Match or an Idempotency-Key), with
+ * full-jitter backoff that honours Retry-After.
  */
 function safeRetries({ maxAttempts = 4, baseMs = 50, maxMs = 2000 } = {}): Middleware {
   // A pristine copy of each request, taken before fetch consumes its body.
@@ -139,7 +212,7 @@ function safeRetries({ maxAttempts = 4, baseMs = 50, maxMs = 2000 } = {}): Middl
   const replayable = (r: Request) =>
     ['GET', 'HEAD', 'PUT', 'DELETE'].includes(r.method) ||
     (r.method === 'POST' && r.headers.has('Idempotency-Key')) ||
-    (r.method === 'PATCH' && r.headers.has('If-Match'));
+    (r.method === 'PATCH' && (r.headers.has('If-Match') || r.headers.has('Idempotency-Key')));
   const transient = (res: Response) => res.status === 429 || res.status === 503;
   const wait = (attempt: number, res?: Response) => {
     const ceiling = Math.min(maxMs, baseMs * 2 ** (attempt - 1));

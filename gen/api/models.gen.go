@@ -304,7 +304,7 @@ type PageMetadata struct {
 	// Example: 57
 	TotalElements int64 `json:"totalElements"`
 
-	// TotalPages The number of pages at this size; 0 when no group matches.
+	// TotalPages The number of pages at this size; 0 when nothing matches.
 	//
 	// Example: 3
 	TotalPages int32 `json:"totalPages"`
@@ -482,7 +482,7 @@ type ListGroupsParams struct {
 	// Page Zero-based page index for offset paging.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
-	// Size The number of groups per page.
+	// Size The number of items (groups or members) per page.
 	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 
 	// Sort Sort order, repeatable: `property` or `property,asc|desc`, with
@@ -511,8 +511,9 @@ type ListGroupsParams struct {
 
 // CreateGroupParams defines parameters for CreateGroup.
 type CreateGroupParams struct {
-	// IdempotencyKey A client-chosen unique key (1 to 255 characters) that makes the create
-	// safe to retry for 24 hours. Keys are scoped to the organization.
+	// IdempotencyKey A client-chosen unique key (1 to 255 characters) that makes the request
+	// (a create or a members change) safe to retry for 24 hours. Keys are
+	// scoped to the organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -554,7 +555,7 @@ type ListMembersParams struct {
 	// Page Zero-based page index for offset paging.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
-	// Size The number of groups per page.
+	// Size The number of items (groups or members) per page.
 	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
@@ -570,8 +571,9 @@ type ListMembersParams struct {
 
 // ChangeMembersParams defines parameters for ChangeMembers.
 type ChangeMembersParams struct {
-	// IdempotencyKey A client-chosen unique key (1 to 255 characters) that makes the create
-	// safe to retry for 24 hours. Keys are scoped to the organization.
+	// IdempotencyKey A client-chosen unique key (1 to 255 characters) that makes the request
+	// (a create or a members change) safe to retry for 24 hours. Keys are
+	// scoped to the organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -580,7 +582,7 @@ type ListUserGroupsParams struct {
 	// Page Zero-based page index for offset paging.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
-	// Size The number of groups per page.
+	// Size The number of items (groups or members) per page.
 	Size *Size `form:"size,omitempty" json:"size,omitempty"`
 
 	// Sort Sort order, repeatable: `property` or `property,asc|desc`, with
