@@ -195,9 +195,15 @@ func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow
 		return nil, 0, err
 	}
 	var total int64
-	if pq.key == "" && pq.member == "" {
+	switch {
+	case pq.key == "" && pq.member == "":
 		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT n FROM group_counts WHERE org = ?`, pq.org)
-	} else {
+	case pq.key == "":
+		// A membership exists only while its group does (DeleteGroup removes
+		// them together), so the user's membership rows count the groups
+		// without joining them.
+		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT COUNT(*) FROM members WHERE org = ? AND user_id = ?`, pq.org, pq.member)
+	default:
 		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT COUNT(*) FROM `+from+` WHERE `+filter, append(fromArgs, args...)...)
 	}
 	return rows, total, err
@@ -211,7 +217,12 @@ func (pq pageQuery) from() (string, []any) {
 	if pq.member == "" {
 		return "groups", nil
 	}
-	return `(SELECT g.* FROM members m CROSS JOIN groups g
+	// uuid and created_at come from the membership row (equal to the
+	// group's), so the default order (created_at, uuid) is the order of the
+	// members_user index and a page reads only its own rows.
+	return `(SELECT m.group_uuid AS uuid, g.org, g.name, g.name_key, g.description, m.group_created_at AS created_at,
+			g.updated_at, g.version, g.member_count
+		FROM members m CROSS JOIN groups g
 		WHERE m.org = ? AND m.user_id = ? AND g.org = m.org AND g.uuid = m.group_uuid) AS groups`, []any{pq.org, pq.member}
 }
 

@@ -102,7 +102,7 @@ func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, 
 	err = db.write(ctx, func(gtx *gorm.DB) error {
 		m, created = Member{}, false
 		tx := db.raw(ctx, gtx)
-		count, err := tx.lockGroup(org, id)
+		count, groupCreated, err := tx.lockGroup(org, id)
 		if err != nil {
 			return err
 		}
@@ -110,15 +110,21 @@ func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, 
 			return err
 		}
 		// One scan of the user's memberships answers both "already in this
-		// group?" and "how many groups?".
-		var groups int64
-		var at sql.NullInt64
-		if err := tx.queryRow(`SELECT COUNT(*), MAX(CASE WHEN group_uuid = ? THEN added_at END)
-			FROM members WHERE org = ? AND user_id = ?`, []any{id, org, userID}, &groups, &at); err != nil {
+		// group?" and "how many groups?". It reads only columns of the
+		// members_user index: asking for added_at here would make SQLite
+		// scan the organization's memberships by primary key instead.
+		var groups, member int64
+		if err := tx.queryRow(`SELECT COUNT(*), COALESCE(MAX(CASE WHEN group_uuid = ? THEN 1 ELSE 0 END), 0)
+			FROM members WHERE org = ? AND user_id = ?`, []any{id, org, userID}, &groups, &member); err != nil {
 			return err
 		}
-		if at.Valid {
-			m = Member{UserID: userID, AddedAt: at.Int64}
+		if member == 1 {
+			var at int64
+			if err := tx.queryRow(`SELECT added_at FROM members WHERE org = ? AND group_uuid = ? AND user_id = ?`,
+				[]any{org, id, userID}, &at); err != nil {
+				return err
+			}
+			m = Member{UserID: userID, AddedAt: at}
 			return nil
 		}
 		if count >= int64(db.limits.MaxMembersPerGroup) {
@@ -128,8 +134,8 @@ func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, 
 			return &LimitError{Kind: LimitGroupsPerUser, Max: db.limits.MaxGroupsPerUser, UserID: userID}
 		}
 		now := db.nowMillis()
-		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES (?, ?, ?, ?)`,
-			org, id, userID, now); err != nil {
+		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at, group_created_at) VALUES (?, ?, ?, ?, ?)`,
+			org, id, userID, now, groupCreated); err != nil {
 			return err
 		}
 		if err := tx.touchGroup(org, id, count+1, now); err != nil {
@@ -169,7 +175,7 @@ func (db *DB) RemoveMember(ctx context.Context, org, id, userID string) error {
 	id = canonicalUUID(id)
 	return db.write(ctx, func(gtx *gorm.DB) error {
 		tx := db.raw(ctx, gtx)
-		count, err := tx.lockGroup(org, id)
+		count, _, err := tx.lockGroup(org, id)
 		if err != nil {
 			return err
 		}
@@ -201,7 +207,7 @@ func (db *DB) ChangeMembers(ctx context.Context, org, id string, ch MembersChang
 // changeMembers is ChangeMembers inside tx. Every check runs before the
 // first write, so an error leaves tx as it was.
 func (db *DB) changeMembers(tx rawTx, org, id string, ch MembersChange) (MembersResult, error) {
-	count, err := tx.lockGroup(org, id)
+	count, groupCreated, err := tx.lockGroup(org, id)
 	if err != nil {
 		return MembersResult{}, err
 	}
@@ -257,12 +263,12 @@ func (db *DB) changeMembers(tx rawTx, org, id string, ch MembersChange) (Members
 	}
 	now := db.nowMillis()
 	for chunk := range slices.Chunk(res.Added, 500) {
-		args := make([]any, 0, 4*len(chunk))
+		args := make([]any, 0, 5*len(chunk))
 		for _, u := range chunk {
-			args = append(args, org, id, u, now)
+			args = append(args, org, id, u, now, groupCreated)
 		}
-		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(chunk)), ", "), args...); err != nil {
+		if _, err := tx.exec(`INSERT INTO members (org, group_uuid, user_id, added_at, group_created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(chunk)), ", "), args...); err != nil {
 			return MembersResult{}, err
 		}
 	}
@@ -335,22 +341,21 @@ func anys(ss []string) []any {
 	return out
 }
 
-// lockGroup returns the member count of the group id of org and, on
+// lockGroup returns the member count and createdAt of the group id of org and, on
 // Postgres, locks its row until tx ends. Every membership write takes the
 // group first, then its users (lockUsers), then member rows: one order for
 // all, so concurrent writes wait instead of deadlocking. Returns
 // *NotFoundError (Kind "group") if org has no such group.
-func (t rawTx) lockGroup(org, id string) (int64, error) {
-	q := `SELECT member_count FROM groups WHERE org = ? AND uuid = ?`
+func (t rawTx) lockGroup(org, id string) (count, createdAt int64, err error) {
+	q := `SELECT member_count, created_at FROM groups WHERE org = ? AND uuid = ?`
 	if t.db.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
-	var count int64
-	err := t.queryRow(q, []any{org, id}, &count)
+	err = t.queryRow(q, []any{org, id}, &count, &createdAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, &NotFoundError{Kind: "group", ID: id}
+		return 0, 0, &NotFoundError{Kind: "group", ID: id}
 	}
-	return count, err
+	return count, createdAt, err
 }
 
 // lockUsers serializes, on Postgres, the writes that add the users to

@@ -199,17 +199,20 @@ func (db *DB) SeedMembers(ctx context.Context, org string, n int, member func(i 
 		G string `json:"g"`
 		D int64  `json:"d"`
 	}
-	insert := `INSERT INTO members (org, group_uuid, user_id, added_at)
-		SELECT ?, value->>'g', value->>'u', ? FROM json_each(?)`
+	insert := `INSERT INTO members (org, group_uuid, user_id, added_at, group_created_at)
+		SELECT ?, value->>'g', value->>'u', ?, COALESCE((SELECT created_at FROM groups WHERE uuid = value->>'g'), 0) FROM json_each(?)`
 	count := `UPDATE groups SET member_count = member_count + d.value->>'d', version = version + 1,
 		updated_at = max(updated_at, ?)
 		FROM json_each(?) AS d WHERE +groups.org = ? AND groups.uuid = d.value->>'g'`
+	// A membership of a missing group gets group_created_at 0 here and is
+	// refused below, when its group's count cannot be raised.
 	// The unary + keeps SQLite from driving the join by the org index (a scan
 	// of the organization's groups per count): each count is one lookup by
 	// the unique uuid.
 	if db.dialect == Postgres {
-		insert = `INSERT INTO members (org, group_uuid, user_id, added_at)
-			SELECT ?, (x->>'g')::uuid, x->>'u', ?::bigint FROM json_array_elements(?::json) AS x`
+		insert = `INSERT INTO members (org, group_uuid, user_id, added_at, group_created_at)
+			SELECT ?, (x->>'g')::uuid, x->>'u', ?::bigint, COALESCE((SELECT created_at FROM groups WHERE uuid = (x->>'g')::uuid), 0)
+			FROM json_array_elements(?::json) AS x`
 		count = `UPDATE groups AS g SET member_count = g.member_count + (x->>'d')::bigint, version = g.version + 1,
 			updated_at = GREATEST(g.updated_at, ?::bigint)
 			FROM json_array_elements(?::json) AS x WHERE g.org = ? AND g.uuid = (x->>'g')::uuid`

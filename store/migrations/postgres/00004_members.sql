@@ -11,10 +11,14 @@ CREATE TABLE members (
     group_uuid UUID   NOT NULL,
     user_id    TEXT   COLLATE "C" NOT NULL,
     added_at   BIGINT NOT NULL,
+    -- The group's createdAt (which never changes), copied here so that a
+    -- user's groups in the default order (createdAt, then uuid) are one
+    -- range of members_user.
+    group_created_at BIGINT NOT NULL,
     PRIMARY KEY (org, group_uuid, user_id)
 );
 -- A user's groups: listUserGroups and the groups-per-user limit.
-CREATE INDEX members_user ON members (org, user_id, group_uuid);
+CREATE INDEX members_user ON members (org, user_id, group_created_at, group_uuid);
 
 -- +goose Down
 DROP TABLE members;
