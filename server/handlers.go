@@ -25,10 +25,10 @@ func location(id string) string { return "/api/v2/groups/" + id }
 // response that carries a group is built from its result.
 func toAPI(g store.Group) api.Group {
 	out := api.Group{
-		Uuid:        mustUUID(g.UUID),
-		Name:        g.Name,
-		CreatedAt:   apitime.FromUnixMilli(g.CreatedAt),
-		UpdatedAt:   apitime.FromUnixMilli(g.UpdatedAt),
+		Uuid:           mustUUID(g.UUID),
+		Name:           g.Name,
+		CreatedAt:      apitime.FromUnixMilli(g.CreatedAt),
+		UpdatedAt:      apitime.FromUnixMilli(g.UpdatedAt),
 		MemberCount:    int32(g.MemberCount),
 		ReferenceCount: int32(g.ReferenceCount),
 		Status:         api.GroupStatus(g.Status()),

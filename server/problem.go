@@ -103,11 +103,11 @@ func toProblem(err error) *apiError {
 	case errors.As(err, &ar):
 		return &apiError{status: http.StatusConflict, code: api.GROUPARCHIVED,
 			detail: fmt.Sprintf(`group %s is archived and refuses this change; reactivate it first with PATCH {"status": "ACTIVE"} (or send "status": "ACTIVE" with a name or description change); nothing was changed`, ar.ID),
-			cause: err}
+			cause:  err}
 	case errors.As(err, &iu):
 		return &apiError{status: http.StatusConflict, code: api.GROUPINUSE,
 			detail: fmt.Sprintf("group %s is in use by %d references and was not deleted; remove them first (DELETE /api/v2/groups/%s/references/{referenceId}) or archive the group instead", iu.ID, iu.Total, iu.ID),
-			inUse: &inUseFacts{total: iu.Total, references: toAPIReferences(iu.References)}, cause: err}
+			inUse:  &inUseFacts{total: iu.Total, references: toAPIReferences(iu.References)}, cause: err}
 	case errors.As(err, &le):
 		code := api.MEMBERLIMITEXCEEDED
 		if le.Kind == store.LimitGroupsPerUser {

@@ -83,4 +83,3 @@ func (s *Server) PurgeDeletedGroup(ctx context.Context, req gen.PurgeDeletedGrou
 	}
 	return gen.PurgeDeletedGroup204Response{}, nil
 }
-
