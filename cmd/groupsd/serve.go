@@ -42,6 +42,11 @@ type Config struct {
 	MaxHeaderBytes    int
 	LogFormat         string
 	LogLevel          string
+	// TrashRetention is how long deleted groups stay restorable; 0 makes
+	// deletes immediate and final. PurgeInterval is how often the trash is
+	// purged of groups past their retention.
+	TrashRetention time.Duration
+	PurgeInterval  time.Duration
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -62,6 +67,8 @@ func DefaultConfig() Config {
 		MaxHeaderBytes:    64 << 10,
 		LogFormat:         "json",
 		LogLevel:          "info",
+		TrashRetention:    store.DefaultTrashRetention,
+		PurgeInterval:     time.Minute,
 	}
 }
 
@@ -83,6 +90,8 @@ func serveFlags(stderr io.Writer, c *Config) *flag.FlagSet {
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest accepted request header block")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.TrashRetention, "trash-retention", c.TrashRetention, "how long deleted groups stay restorable in the trash before they are purged; 0 makes deletes immediate and final (no trash)")
+	fs.DurationVar(&c.PurgeInterval, "purge-interval", c.PurgeInterval, "how often groups past their trash retention are purged")
 	return fs
 }
 
@@ -118,7 +127,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{fmt.Sprintf("--auth %q: want keys or none", cfg.Auth)}
 	}
 
-	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate})
+	if cfg.TrashRetention < 0 || cfg.PurgeInterval <= 0 {
+		return usageError{"--trash-retention must be 0 or more and --purge-interval more than 0"}
+	}
+	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate,
+		TrashRetention: cfg.TrashRetention, NoTrash: cfg.TrashRetention == 0})
 	if err != nil {
 		return err
 	}
@@ -186,7 +199,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() { stopBG(); <-purged }()
 	go func() {
 		defer close(purged)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); purgeTrash(bg, db, cfg.PurgeInterval, log) }()
 		purgeIdempotencyKeys(bg, db, log)
+		wg.Wait()
 	}()
 
 	serveErr := make(chan error, 1)
@@ -249,6 +266,27 @@ func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {
 			if n < 500 {
 				break
 			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purgeTrash purges, every interval, the trashed groups whose retention has
+// passed. Replicas may all run it: each group is purged by exactly one.
+func purgeTrash(ctx context.Context, db *store.DB, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := db.PurgeExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("purging the trash", slog.String("error", err.Error()))
+		case n > 0:
+			log.Info("purged deleted groups", slog.Int("groups", n))
 		}
 		select {
 		case <-ctx.Done():
