@@ -77,7 +77,7 @@ func TestArchive(t *testing.T) {
 					_, err := db.UpdateGroup(ctx, "acme", g.UUID, store.Changes{Name: strp("Thawed"), Status: status(store.StatusArchived)}, nil)
 					return err
 				},
-				"add member": func() error { _, _, err := db.AddMember(ctx, "acme", g.UUID, "u2"); return err },
+				"add member":    func() error { _, _, err := db.AddMember(ctx, "acme", g.UUID, "u2"); return err },
 				"re-add member": func() error { _, _, err := db.AddMember(ctx, "acme", g.UUID, "u1"); return err },
 				"remove member": func() error { return db.RemoveMember(ctx, "acme", g.UUID, "u1") },
 				"change members": func() error {
@@ -153,10 +153,10 @@ func TestStatusFilter(t *testing.T) {
 			for _, lq := range []store.ListQuery{
 				{Size: 4, Status: tc.status},
 				{Size: 4, Status: tc.status, Sort: []store.Sort{{Field: store.SortName}}},
-				{Size: 3, Status: tc.status, Q: "team"},    // the trigram index on SQLite
-				{Size: 3, Status: tc.status, Q: "m 1"},     // 3 characters: indexed too
-				{Size: 3, Status: tc.status, Q: "te"},      // too short for the index
-				{Size: 4, Status: tc.status, Page: 1},      // offset, then cursors
+				{Size: 3, Status: tc.status, Q: "team"}, // the trigram index on SQLite
+				{Size: 3, Status: tc.status, Q: "m 1"},  // 3 characters: indexed too
+				{Size: 3, Status: tc.status, Q: "te"},   // too short for the index
+				{Size: 4, Status: tc.status, Page: 1},   // offset, then cursors
 				{Size: 5, Status: tc.status, Sort: []store.Sort{{Field: store.SortUpdatedAt, Desc: true}}},
 			} {
 				names, total := listAll(t, db, "acme", lq)
