@@ -25,6 +25,9 @@ var (
 	ErrNotAcceptable        = errors.New("groupsd: not acceptable")                     // NOT_ACCEPTABLE, 406
 	ErrMemberNotFound       = errors.New("groupsd: not a member")                       // MEMBER_NOT_FOUND, 404
 	ErrNameTaken            = errors.New("groupsd: name taken")                         // NAME_CONFLICT, 409
+	ErrGroupArchived        = errors.New("groupsd: group archived")                     // GROUP_ARCHIVED, 409
+	ErrGroupInUse           = errors.New("groupsd: group in use")                       // GROUP_IN_USE, 409
+	ErrReferenceNotFound    = errors.New("groupsd: reference not found")                // REFERENCE_NOT_FOUND, 404
 	ErrIdempotencyInFlight  = errors.New("groupsd: idempotent request still in flight") // IDEMPOTENCY_IN_FLIGHT, 409
 	ErrIdempotencyKeyReused = errors.New("groupsd: idempotency key reused")             // IDEMPOTENCY_KEY_REUSED, 422
 	ErrMemberLimitExceeded  = errors.New("groupsd: group member limit exceeded")        // MEMBER_LIMIT_EXCEEDED, 422
@@ -48,6 +51,9 @@ var byCode = map[api.ProblemCode]error{
 	api.NOTACCEPTABLE:        ErrNotAcceptable,
 	api.NAMECONFLICT:         ErrNameTaken,
 	api.MEMBERNOTFOUND:       ErrMemberNotFound,
+	api.GROUPARCHIVED:        ErrGroupArchived,
+	api.GROUPINUSE:           ErrGroupInUse,
+	api.REFERENCENOTFOUND:    ErrReferenceNotFound,
 	api.MEMBERLIMITEXCEEDED:  ErrMemberLimitExceeded,
 	api.GROUPLIMITEXCEEDED:   ErrGroupLimitExceeded,
 	api.IDEMPOTENCYINFLIGHT:  ErrIdempotencyInFlight,

@@ -22,6 +22,7 @@ var sentinels = []error{
 	client.ErrPreconditionFailed, client.ErrPayloadTooLarge, client.ErrUnsupportedMediaType,
 	client.ErrPreconditionRequired, client.ErrRateLimited, client.ErrInternal, client.ErrUnavailable,
 	client.ErrMemberNotFound, client.ErrMemberLimitExceeded, client.ErrGroupLimitExceeded,
+	client.ErrGroupArchived, client.ErrGroupInUse, client.ErrReferenceNotFound,
 }
 
 // byCode is the documented status and sentinel of every problem code.
@@ -36,6 +37,9 @@ var byCode = []struct {
 	{"METHOD_NOT_ALLOWED", 405, client.ErrMethodNotAllowed},
 	{"NOT_ACCEPTABLE", 406, client.ErrNotAcceptable},
 	{"MEMBER_NOT_FOUND", 404, client.ErrMemberNotFound},
+	{"REFERENCE_NOT_FOUND", 404, client.ErrReferenceNotFound},
+	{"GROUP_ARCHIVED", 409, client.ErrGroupArchived},
+	{"GROUP_IN_USE", 409, client.ErrGroupInUse},
 	{"NAME_CONFLICT", 409, client.ErrNameTaken},
 	{"IDEMPOTENCY_IN_FLIGHT", 409, client.ErrIdempotencyInFlight},
 	{"PRECONDITION_FAILED", 412, client.ErrPreconditionFailed},

@@ -118,7 +118,13 @@ func appendGroupPage(b []byte, p *api.GroupPage) []byte {
 
 // appendGroup appends the JSON of g, properties in encoding/json's order.
 func appendGroup(b []byte, g *api.Group) []byte {
-	b = append(b, `{"createdAt":`...)
+	b = append(b, `{"archivedAt":`...)
+	if g.ArchivedAt.IsNull() {
+		b = append(b, "null"...)
+	} else {
+		b = appendMillis(b, g.ArchivedAt[true])
+	}
+	b = append(b, `,"createdAt":`...)
 	b = appendMillis(b, g.CreatedAt)
 	b = append(b, `,"description":`...)
 	b = appendNullableString(b, g.Description)
@@ -126,6 +132,10 @@ func appendGroup(b []byte, g *api.Group) []byte {
 	b = strconv.AppendInt(b, int64(g.MemberCount), 10)
 	b = append(b, `,"name":`...)
 	b = appendString(b, g.Name)
+	b = append(b, `,"referenceCount":`...)
+	b = strconv.AppendInt(b, int64(g.ReferenceCount), 10)
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(g.Status))
 	b = append(b, `,"updatedAt":`...)
 	b = appendMillis(b, g.UpdatedAt)
 	b = append(b, `,"uuid":`...)

@@ -55,6 +55,17 @@ func fill(t *testing.T, rnd *rand.Rand, v reflect.Value) {
 			default:
 				f.Set(reflect.ValueOf(nullable.NewNullableWithValue(strs[rnd.IntN(len(strs))])))
 			}
+		case api.GroupStatus:
+			f.Set(reflect.ValueOf([]api.GroupStatus{api.GroupStatusACTIVE, api.GroupStatusARCHIVED}[rnd.IntN(2)]))
+		case nullable.Nullable[apitime.Millis]:
+			switch rnd.IntN(3) {
+			case 0:
+				f.Set(reflect.ValueOf(nullable.NewNullNullable[apitime.Millis]()))
+			case 1:
+				f.Set(reflect.ValueOf(nullable.Nullable[apitime.Millis](nil))) // unspecified
+			default:
+				f.Set(reflect.ValueOf(nullable.NewNullableWithValue(apitime.FromUnixMilli(millis[rnd.IntN(len(millis))]))))
+			}
 		case api.PageMetadata:
 			fill(t, rnd, f)
 		case []api.Group:

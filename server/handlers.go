@@ -25,11 +25,17 @@ func location(id string) string { return "/api/v2/groups/" + id }
 // response that carries a group is built from its result.
 func toAPI(g store.Group) api.Group {
 	out := api.Group{
-		Uuid:        mustUUID(g.UUID),
-		Name:        g.Name,
-		CreatedAt:   apitime.FromUnixMilli(g.CreatedAt),
-		UpdatedAt:   apitime.FromUnixMilli(g.UpdatedAt),
-		MemberCount: int32(g.MemberCount),
+		Uuid:           mustUUID(g.UUID),
+		Name:           g.Name,
+		CreatedAt:      apitime.FromUnixMilli(g.CreatedAt),
+		UpdatedAt:      apitime.FromUnixMilli(g.UpdatedAt),
+		MemberCount:    int32(g.MemberCount),
+		ReferenceCount: int32(g.ReferenceCount),
+		Status:         api.GroupStatus(g.Status()),
+		ArchivedAt:     nullable.NewNullNullable[apitime.Millis](),
+	}
+	if g.ArchivedAt != 0 {
+		out.ArchivedAt = nullable.NewNullableWithValue(apitime.FromUnixMilli(g.ArchivedAt))
 	}
 	if g.Description != nil {
 		out.Description = nullable.NewNullableWithValue(*g.Description)
@@ -89,6 +95,9 @@ func listQuery(p api.ListGroupsParams) (store.ListQuery, error) {
 	}
 	if p.Q != nil {
 		lq.Q = *p.Q
+	}
+	if p.Status != nil {
+		lq.Status = store.StatusFilter(*p.Status)
 	}
 	if p.Cursor != nil {
 		if lq.Page != 0 {
@@ -263,7 +272,7 @@ func (s *Server) UpdateGroup(ctx context.Context, req gen.UpdateGroupRequestObje
 			return nil, err
 		}
 	}
-	ch := store.Changes{Name: body.Name}
+	ch := store.Changes{Name: body.Name, Status: (*store.Status)(body.Status)}
 	if body.Description.IsSpecified() {
 		ch.SetDescription = true
 		ch.Description = fromNullable(body.Description)
@@ -284,7 +293,7 @@ func (s *Server) ReplaceGroup(ctx context.Context, req gen.ReplaceGroupRequestOb
 	if err := checkName(b.Name); err != nil {
 		return nil, err
 	}
-	ch := store.Changes{Name: &b.Name, SetDescription: true, Description: fromNullable(b.Description)}
+	ch := store.Changes{Name: &b.Name, SetDescription: true, Description: fromNullable(b.Description), Status: (*store.Status)(b.Status)}
 	g, err := s.store.UpdateGroup(ctx, Org(ctx), b.Uuid.String(), ch, ifMatch(req.Params.IfMatch))
 	if err != nil {
 		return nil, err
@@ -292,8 +301,17 @@ func (s *Server) ReplaceGroup(ctx context.Context, req gen.ReplaceGroupRequestOb
 	return groupResponse{g: toAPI(g), etag: etag(g.Version)}, nil
 }
 
-// DeleteGroup implements deleteGroup.
+// DeleteGroup implements deleteGroup: the group goes to the trash, or with
+// dryRun=true nothing changes and the answer says what a delete would do.
 func (s *Server) DeleteGroup(ctx context.Context, req gen.DeleteGroupRequestObject) (gen.DeleteGroupResponseObject, error) {
+	if req.Params.DryRun != nil && *req.Params.DryRun {
+		c, err := s.store.CheckDelete(ctx, Org(ctx), req.Uuid.String(), ifMatch(req.Params.IfMatch))
+		if err != nil {
+			return nil, err
+		}
+		return gen.DeleteGroup200JSONResponse{Deletable: c.Deletable, MemberCount: int32(c.MemberCount),
+			TotalReferences: c.TotalReferences, References: toAPIReferences(c.References)}, nil
+	}
 	if err := s.preconditionRequired(req.Params.IfMatch); err != nil {
 		return nil, err
 	}

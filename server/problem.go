@@ -29,6 +29,14 @@ type apiError struct {
 	// and id in the problem body: a replayed idempotent outcome repeats
 	// those of the request that first produced it.
 	instance, requestID string
+	// inUse, for GROUP_IN_USE, carries the references that block a delete.
+	inUse *inUseFacts
+}
+
+// inUseFacts are the extra members of a GROUP_IN_USE problem.
+type inUseFacts struct {
+	total      int64
+	references []api.Reference
 }
 
 func (e *apiError) Error() string {
@@ -64,7 +72,10 @@ func unavailableError(cause error) *apiError {
 //
 //	store error                      status  code                     detail
 //	*store.NotFoundError             404     NOT_FOUND                "<kind> <id> not found"
-//	*store.NameTakenError            409     NAME_CONFLICT            names the name
+//	*store.NameTakenError            409     NAME_CONFLICT            names the name (a restore's: pass a new name)
+//	*store.ArchivedError             409     GROUP_ARCHIVED           says how to reactivate
+//	*store.InUseError                409     GROUP_IN_USE             totalReferences, references (first 20)
+//	*store.NotFoundError "reference" 404     REFERENCE_NOT_FOUND      names the reference
 //	*store.InvalidError              400     VALIDATION_ERROR         "<field> <reason>", errors[] names the field
 //	store.ErrPreconditionFailed      412     PRECONDITION_FAILED      fixed
 //	store.ErrIdempotencyInFlight     409     IDEMPOTENCY_IN_FLIGHT    fixed
@@ -79,12 +90,24 @@ func toProblem(err error) *apiError {
 		nt *store.NameTakenError
 		ie *store.InvalidError
 		le *store.LimitError
+		ar *store.ArchivedError
+		iu *store.InUseError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &nf) && nf.Kind == "member":
 		return &apiError{status: http.StatusNotFound, code: api.MEMBERNOTFOUND, detail: "user " + nf.ID + " is not a member of this group", cause: err}
+	case errors.As(err, &nf) && nf.Kind == "reference":
+		return &apiError{status: http.StatusNotFound, code: api.REFERENCENOTFOUND, detail: "the group has no reference " + nf.ID, cause: err}
+	case errors.As(err, &ar):
+		return &apiError{status: http.StatusConflict, code: api.GROUPARCHIVED,
+			detail: fmt.Sprintf(`group %s is archived and refuses this change; reactivate it first with PATCH {"status": "ACTIVE"} (or send "status": "ACTIVE" with a name or description change); nothing was changed`, ar.ID),
+			cause:  err}
+	case errors.As(err, &iu):
+		return &apiError{status: http.StatusConflict, code: api.GROUPINUSE,
+			detail: fmt.Sprintf("group %s is in use by %d references and was not deleted; remove them first (DELETE /api/v2/groups/%s/references/{referenceId}) or archive the group instead", iu.ID, iu.Total, iu.ID),
+			inUse:  &inUseFacts{total: iu.Total, references: toAPIReferences(iu.References)}, cause: err}
 	case errors.As(err, &le):
 		code := api.MEMBERLIMITEXCEEDED
 		if le.Kind == store.LimitGroupsPerUser {
@@ -95,8 +118,11 @@ func toProblem(err error) *apiError {
 	case errors.As(err, &nf):
 		return &apiError{status: http.StatusNotFound, code: api.NOTFOUND, detail: nf.Kind + " " + nf.ID + " not found", cause: err}
 	case errors.As(err, &nt):
-		return &apiError{status: http.StatusConflict, code: api.NAMECONFLICT,
-			detail: fmt.Sprintf("a group named %q already exists in this organization", nt.Name), cause: err}
+		detail := fmt.Sprintf("a group named %q already exists in this organization", nt.Name)
+		if nt.Restoring {
+			detail += `; the group stays in the trash: pass a new "name" in the restore request body, for example {"name": "` + nt.Name + ` (restored)"}`
+		}
+		return &apiError{status: http.StatusConflict, code: api.NAMECONFLICT, detail: detail, cause: err}
 	case errors.As(err, &ie):
 		detail := ie.Field + " " + ie.Reason
 		fe := storeFields[ie.Field]
@@ -126,6 +152,7 @@ func toProblem(err error) *apiError {
 // in a request, for the problem's errors array.
 var storeFields = map[string]api.ProblemFieldError{
 	"cursor": {Parameter: ptr("cursor")},
+	"status": {Parameter: ptr("status")},
 	"name":   {Pointer: ptr("/name")},
 }
 
@@ -179,6 +206,10 @@ func problemFor(ae *apiError, r *http.Request) api.Problem {
 	if len(ae.errors) > 0 {
 		errs := ae.errors
 		p.Errors = &errs
+	}
+	if ae.inUse != nil {
+		total, refs := ae.inUse.total, ae.inUse.references
+		p.TotalReferences, p.References = &total, &refs
 	}
 	return p
 }

@@ -33,6 +33,8 @@ import (
 type Store interface {
 	GroupStore
 	MemberStore
+	ReferenceStore
+	TrashStore
 }
 
 // GroupStore is what the group handlers need from the store. Its errors are the
@@ -52,8 +54,11 @@ type GroupStore interface {
 	// UpdateGroup returns *store.NotFoundError, *store.NameTakenError or
 	// store.ErrPreconditionFailed.
 	UpdateGroup(ctx context.Context, org, id string, ch store.Changes, cond *store.Condition) (store.Group, error)
-	// DeleteGroup returns *store.NotFoundError or store.ErrPreconditionFailed.
+	// DeleteGroup moves the group to the trash; it returns
+	// *store.NotFoundError, store.ErrPreconditionFailed or *store.InUseError.
 	DeleteGroup(ctx context.Context, org, id string, cond *store.Condition) error
+	// CheckDelete says what DeleteGroup would do, changing nothing.
+	CheckDelete(ctx context.Context, org, id string, cond *store.Condition) (store.DeleteCheck, error)
 	Ping(ctx context.Context) error
 }
 
@@ -79,6 +84,8 @@ type Server struct {
 	cfg      Config
 	store    GroupStore
 	members  MemberStore
+	refs     ReferenceStore
+	trash    TrashStore
 	log      *slog.Logger
 	draining atomic.Bool
 }
@@ -104,7 +111,7 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 		return nil, nil, err
 	}
 
-	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, log: cfg.Logger}
+	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, refs: cfg.Store, trash: cfg.Store, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler

@@ -61,12 +61,49 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 // It matches ErrNameTaken.
 type NameTakenError struct {
 	Name string
+	// Restoring says the name was asked for by a restore (RestoreGroup),
+	// whose caller may pass another one.
+	Restoring bool
 }
 
 func (e *NameTakenError) Error() string { return fmt.Sprintf("name already used: %q", e.Name) }
 
 // Is makes errors.Is(err, ErrNameTaken) hold.
 func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
+
+// ErrArchived: the group is archived and the write is one an archived group
+// refuses. *ArchivedError matches it.
+var ErrArchived = errors.New("group is archived")
+
+// ArchivedError says that the group ID is archived and refuses the write
+// (a change of its name, description or members). Nothing was changed.
+type ArchivedError struct {
+	ID string
+}
+
+func (e *ArchivedError) Error() string { return "group " + e.ID + " is archived" }
+
+// Is makes errors.Is(err, ErrArchived) hold.
+func (e *ArchivedError) Is(target error) bool { return target == ErrArchived }
+
+// ErrInUse: the group has references, so it cannot be deleted. *InUseError
+// matches it.
+var ErrInUse = errors.New("group is in use")
+
+// InUseError says that the group ID has Total references and so was not
+// deleted; References holds the first of them (at most 20) by ID.
+type InUseError struct {
+	ID         string
+	Total      int64
+	References []Reference
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("group %s has %d references", e.ID, e.Total)
+}
+
+// Is makes errors.Is(err, ErrInUse) hold.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // InvalidError says that an input cannot be used. Field names the input
 // ("name", "cursor", "organization"); Reason completes a sentence that

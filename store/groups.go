@@ -28,6 +28,28 @@ type Group struct {
 	// MemberCount is the number of members, kept exact in the same
 	// transaction as every membership change.
 	MemberCount int64
+	// ArchivedAt is when the group was archived, 0 while it is active.
+	ArchivedAt int64
+	// ReferenceCount is the number of references, kept exact in the same
+	// transaction as every reference change.
+	ReferenceCount int64
+}
+
+// Status is a group's lifecycle status.
+type Status string
+
+// The lifecycle statuses.
+const (
+	StatusActive   Status = "ACTIVE"
+	StatusArchived Status = "ARCHIVED"
+)
+
+// Status reports whether g is active or archived.
+func (g Group) Status() Status {
+	if g.ArchivedAt != 0 {
+		return StatusArchived
+	}
+	return StatusActive
 }
 
 // groupRow is the GORM mapping of the groups table. The schema itself lives in
@@ -42,16 +64,27 @@ type groupRow struct {
 	UpdatedAt   int64 `gorm:"column:updated_at;autoUpdateTime:false"`
 	Version     int64
 	MemberCount int64 `gorm:"column:member_count"`
+	// ArchivedAt is NULL while the group is active.
+	ArchivedAt     *int64 `gorm:"column:archived_at"`
+	ReferenceCount int64  `gorm:"column:reference_count"`
 }
 
 func (groupRow) TableName() string { return "groups" }
 
 func (r groupRow) group() Group {
-	return Group{UUID: r.UUID, Org: r.Org, Name: r.Name, Description: r.Description,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version, MemberCount: r.MemberCount}
+	g := Group{UUID: r.UUID, Org: r.Org, Name: r.Name, Description: r.Description,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version, MemberCount: r.MemberCount,
+		ReferenceCount: r.ReferenceCount}
+	if r.ArchivedAt != nil {
+		g.ArchivedAt = *r.ArchivedAt
+	}
+	return g
 }
 
-const groupColumns = "uuid, org, name, name_key, description, created_at, updated_at, version, member_count"
+// groupColumns are the columns of a group, in groupRow's order; the trash
+// (deleted_groups) has the same ones, so rows move between the two tables
+// with INSERT ... SELECT groupColumns.
+const groupColumns = "uuid, org, name, name_key, description, created_at, updated_at, version, member_count, archived_at, reference_count"
 
 var folder = cases.Fold()
 
@@ -147,13 +180,13 @@ func (db *DB) insertRow(tx *gorm.DB, r groupRow) error {
 // batch matters on SQLite: each statement flushes the search index's pending
 // terms into a new segment.
 func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
-	cols, width := groupColumns, 9
+	cols, width := groupColumns, 11
 	col, keys, err := db.accel.insertKeys(tx, rows)
 	if err != nil {
 		return nil, err
 	}
 	if col != "" {
-		cols, width = col+", "+groupColumns, 10
+		cols, width = col+", "+groupColumns, 12
 	}
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO groups (" + cols + ") VALUES ")
@@ -163,12 +196,13 @@ func (db *DB) insertRows(tx *gorm.DB, rows []groupRow) ([]bool, error) {
 			sb.WriteString(", ")
 		}
 		if keys != nil {
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, keys[i])
 		} else {
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		}
-		args = append(args, r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version, r.MemberCount)
+		args = append(args, r.UUID, r.Org, r.Name, r.NameKey, r.Description, r.CreatedAt, r.UpdatedAt, r.Version, r.MemberCount,
+			r.ArchivedAt, r.ReferenceCount)
 	}
 	sb.WriteString(" ON CONFLICT DO NOTHING RETURNING uuid")
 	var ids []string
@@ -191,6 +225,14 @@ func addCount(tx *gorm.DB, org string, delta int64) error {
 		ON CONFLICT (org) DO UPDATE SET n = group_counts.n + excluded.n`, org, delta).Error)
 }
 
+// addCounts changes org's group count by delta and its archived count by
+// archived, in tx.
+func addCounts(tx *gorm.DB, org string, delta, archived int64) error {
+	return translate(tx.Exec(`INSERT INTO group_counts (org, n, archived) VALUES (?, ?, ?)
+		ON CONFLICT (org) DO UPDATE SET n = group_counts.n + excluded.n, archived = group_counts.archived + excluded.archived`,
+		org, delta, archived).Error)
+}
+
 // GetGroup returns the group uuid of org. Returns *NotFoundError if org has
 // no such group.
 func (db *DB) GetGroup(ctx context.Context, org, id string) (Group, error) {
@@ -210,25 +252,37 @@ type Changes struct {
 	// SetDescription says whether Description applies (nil then clears it).
 	SetDescription bool
 	Description    *string
+	// Status, when set, archives (StatusArchived) or reactivates
+	// (StatusActive) the group.
+	Status *Status
 }
 
-// UpdateGroup applies changes to the group uuid of org when cond holds, in
-// one statement that checks the version and writes, so the check cannot race
-// with another writer. A change that alters nothing leaves updated_at and
-// version as they were. Returns *NotFoundError if org has no such group,
-// ErrPreconditionFailed (wrapped) if cond does not hold, *NameTakenError if
-// the new name is used by another group of org, *InvalidError for a blank
-// name.
+// UpdateGroup applies changes to the group uuid of org when cond holds. A
+// change that alters nothing leaves updated_at and version as they were.
+// A change whose result is an archived group may not alter its name or
+// description. Without a status change it is one statement that checks the
+// version and writes, so the check cannot race with another writer; a
+// status change also moves the organization's archived count, so it runs
+// as a transaction that locks the group first. Returns *NotFoundError if
+// org has no such group, ErrPreconditionFailed (wrapped) if cond does not
+// hold, *ArchivedError if the group is (or would end) archived and the
+// change would alter its name or description, *NameTakenError if the new
+// name is used by another group of org, *InvalidError for a blank name.
 func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond *Condition) (Group, error) {
 	id = canonicalUUID(id)
-	var sets, diffs []string
-	var setArgs, diffArgs []any
 	var name string
 	if ch.Name != nil {
 		var err error
 		if name, err = CleanName(*ch.Name); err != nil {
 			return Group{}, err
 		}
+	}
+	if ch.Status != nil {
+		return db.updateWithStatus(ctx, org, id, ch, name, cond)
+	}
+	var sets, diffs []string
+	var setArgs, diffArgs []any
+	if ch.Name != nil {
 		sets = append(sets, "name = ?", "name_key = ?")
 		setArgs = append(setArgs, name, NameKey(name))
 		diffs = append(diffs, "name IS DISTINCT FROM ?")
@@ -241,8 +295,10 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 		diffArgs = append(diffArgs, ch.Description)
 	}
 	if len(sets) > 0 {
+		// archived_at IS NULL: an archived group's name and description are
+		// frozen; the read below tells that refusal apart.
 		q := `UPDATE groups SET ` + strings.Join(sets, ", ") + `, updated_at = ?, version = version + 1
-			WHERE org = ? AND uuid = ? AND (` + strings.Join(diffs, " OR ") + `)`
+			WHERE org = ? AND uuid = ? AND archived_at IS NULL AND (` + strings.Join(diffs, " OR ") + `)`
 		args := append(setArgs, db.nowMillis(), org, id)
 		args = append(args, diffArgs...)
 		q, args = withCondition(q, args, cond)
@@ -262,8 +318,9 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 			return rows[0].group(), nil
 		}
 	}
-	// Nothing was written: the group is missing, the condition failed, or the
-	// change was a no-op. Reading now only decides which answer to give.
+	// Nothing was written: the group is missing, the condition failed, it is
+	// archived, or the change was a no-op. Reading now only decides which
+	// answer to give.
 	g, err := db.getForWrite(ctx, org, id)
 	if err != nil {
 		return Group{}, err
@@ -271,7 +328,90 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 	if !cond.matches(g.Version) {
 		return Group{}, fmt.Errorf("%w: group %s is at version %d", ErrPreconditionFailed, id, g.Version)
 	}
+	if g.ArchivedAt != 0 && alters(g, ch, name) {
+		return Group{}, &ArchivedError{ID: id}
+	}
 	return g, nil
+}
+
+// alters reports whether ch (with the cleaned name) would change g's name
+// or description.
+func alters(g Group, ch Changes, name string) bool {
+	if ch.Name != nil && name != g.Name {
+		return true
+	}
+	if ch.SetDescription {
+		if (ch.Description == nil) != (g.Description == nil) {
+			return true
+		}
+		return ch.Description != nil && *ch.Description != *g.Description
+	}
+	return false
+}
+
+// updateWithStatus is UpdateGroup for a change that sets the status.
+func (db *DB) updateWithStatus(ctx context.Context, org, id string, ch Changes, name string, cond *Condition) (Group, error) {
+	var out Group
+	err := db.write(ctx, func(tx *gorm.DB) error {
+		out = Group{}
+		r, err := db.lockGroupRow(tx, org, id)
+		if err != nil {
+			return err
+		}
+		g := r.group()
+		if !cond.matches(g.Version) {
+			return fmt.Errorf("%w: group %s is at version %d", ErrPreconditionFailed, id, g.Version)
+		}
+		archive := *ch.Status == StatusArchived
+		content := alters(g, ch, name)
+		if archive && content {
+			return &ArchivedError{ID: id}
+		}
+		flip := archive != (g.ArchivedAt != 0)
+		if !content && !flip {
+			out = g
+			return nil
+		}
+		now := db.nowMillis()
+		sets, args := []string{"updated_at = ?", "version = version + 1"}, []any{now}
+		if ch.Name != nil {
+			sets, args = append(sets, "name = ?", "name_key = ?"), append(args, name, NameKey(name))
+		}
+		if ch.SetDescription {
+			sets, args = append(sets, "description = ?"), append(args, ch.Description)
+		}
+		if flip {
+			var at *int64
+			if archive {
+				at = &now
+			}
+			sets, args = append(sets, "archived_at = ?"), append(args, at)
+		}
+		var rows []groupRow
+		if err := tx.Raw(`UPDATE groups SET `+strings.Join(sets, ", ")+` WHERE org = ? AND uuid = ? RETURNING `+groupColumns,
+			append(args, org, id)...).Scan(&rows).Error; err != nil {
+			err = translate(err)
+			if errors.Is(err, ErrNameTaken) {
+				return &NameTakenError{Name: name}
+			}
+			return err
+		}
+		if len(rows) != 1 {
+			return fmt.Errorf("store: locked group %s not updated", id)
+		}
+		if flip {
+			delta := int64(1)
+			if !archive {
+				delta = -1
+			}
+			if err := addCounts(tx, org, 0, delta); err != nil {
+				return err
+			}
+		}
+		out = rows[0].group()
+		return nil
+	})
+	return out, err
 }
 
 // getForWrite reads through the writer connection so it sees the latest commit.
@@ -288,6 +428,27 @@ func (db *DB) getForWrite(ctx context.Context, org, id string) (Group, error) {
 	return rows[0].group(), nil
 }
 
+// lockGroupRow reads the group id of org in tx and, on Postgres, locks its
+// row until tx ends (SQLite's one writer serializes writes already). Every
+// write that must see the group as it is when it commits (deletes,
+// references, status changes, memberships through lockGroup) takes the group
+// first, so concurrent writes on one group wait for each other in one order.
+// Returns *NotFoundError (Kind "group") if org has no such group.
+func (db *DB) lockGroupRow(tx *gorm.DB, org, id string) (groupRow, error) {
+	q := `SELECT ` + groupColumns + ` FROM groups WHERE org = ? AND uuid = ?`
+	if db.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	var rows []groupRow
+	if err := tx.Raw(q, org, id).Scan(&rows).Error; err != nil {
+		return groupRow{}, translate(err)
+	}
+	if len(rows) == 0 {
+		return groupRow{}, &NotFoundError{Kind: "group", ID: id}
+	}
+	return rows[0], nil
+}
+
 func withCondition(q string, args []any, cond *Condition) (string, []any) {
 	if cond == nil || cond.Any {
 		return q, args
@@ -298,38 +459,57 @@ func withCondition(q string, args []any, cond *Condition) (string, []any) {
 	return q + " AND version IN ?", append(args, cond.Versions)
 }
 
-// DeleteGroup deletes the group uuid of org when cond holds, in one statement,
-// and its memberships in the same transaction. Returns *NotFoundError if org
-// has no such group, ErrPreconditionFailed (wrapped) if cond does not hold.
+// maxInUseReferences is how many references an *InUseError (and a
+// DeleteCheck) lists.
+const maxInUseReferences = 20
+
+// DeleteGroup deletes the group uuid of org when cond holds and it has no
+// references. The group's row moves to the trash (deleted_groups), where it
+// stays restorable (RestoreGroup) until PurgeExpired or PurgeGroup removes
+// it; its memberships and references stay keyed by its uuid meanwhile. With
+// Options.NoTrash the delete is final and removes the memberships too. The
+// check and the move run in one transaction that locks the group first, so
+// a reference added concurrently (PutReference) either commits before it
+// (and the delete fails) or finds the group gone. Returns *NotFoundError if
+// org has no such group, ErrPreconditionFailed (wrapped) if cond does not
+// hold, *InUseError if the group has references.
 func (db *DB) DeleteGroup(ctx context.Context, org, id string, cond *Condition) error {
 	id = canonicalUUID(id)
-	err := withRetry(ctx, func() error { return db.deleteGroup(ctx, org, id, cond) })
-	// BEGIN and COMMIT fail outside the callback, untranslated.
-	return translate(err)
-}
-
-// deleteGroup is one attempt of DeleteGroup, in one transaction.
-func (db *DB) deleteGroup(ctx context.Context, org, id string, cond *Condition) error {
-	return db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q, args := withCondition(`DELETE FROM groups WHERE org = ? AND uuid = ?`, []any{org, id}, cond)
-		res := tx.Exec(q, args...)
-		if res.Error != nil {
-			return translate(res.Error)
+	return db.write(ctx, func(tx *gorm.DB) error {
+		r, err := db.lockGroupRow(tx, org, id)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
-			var n int64
-			if err := tx.Raw(`SELECT COUNT(*) FROM groups WHERE org = ? AND uuid = ?`, org, id).Scan(&n).Error; err != nil {
-				return translate(err)
-			}
-			if n == 0 {
-				return &NotFoundError{Kind: "group", ID: id}
-			}
+		if !cond.matches(r.Version) {
 			return fmt.Errorf("%w: group %s", ErrPreconditionFailed, id)
 		}
-		if err := tx.Exec(`DELETE FROM members WHERE org = ? AND group_uuid = ?`, org, id).Error; err != nil {
+		if r.ReferenceCount > 0 {
+			refs, err := db.firstReferences(tx, org, id)
+			if err != nil {
+				return err
+			}
+			return &InUseError{ID: id, Total: r.ReferenceCount, References: refs}
+		}
+		if db.noTrash {
+			if err := tx.Exec(`DELETE FROM members WHERE org = ? AND group_uuid = ?`, org, id).Error; err != nil {
+				return translate(err)
+			}
+		} else {
+			now := db.nowMillis()
+			if err := tx.Exec(`INSERT INTO deleted_groups (`+groupColumns+`, deleted_at, purge_at)
+				SELECT `+groupColumns+`, CAST(? AS BIGINT), CAST(? AS BIGINT) FROM groups WHERE org = ? AND uuid = ?`,
+				now, now+db.retention.Milliseconds(), org, id).Error; err != nil {
+				return translate(err)
+			}
+		}
+		if err := tx.Exec(`DELETE FROM groups WHERE org = ? AND uuid = ?`, org, id).Error; err != nil {
 			return translate(err)
 		}
-		return addCount(tx, org, -1)
+		var archived int64
+		if r.ArchivedAt != nil {
+			archived = -1
+		}
+		return addCounts(tx, org, -1, archived)
 	})
 }
 

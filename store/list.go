@@ -56,9 +56,23 @@ type ListQuery struct {
 	Sort []Sort
 	// Q keeps only names containing it, compared by NameKey.
 	Q string
-	// Cursor is a Page.Next from an earlier call with the same Sort and Q.
+	// Cursor is a Page.Next from an earlier call with the same Sort, Q and
+	// Status.
 	Cursor string
+	// Status keeps only the groups of one lifecycle status; the zero value
+	// is StatusFilterActive.
+	Status StatusFilter
 }
+
+// StatusFilter selects groups by lifecycle status.
+type StatusFilter string
+
+// The status filters.
+const (
+	StatusFilterActive   StatusFilter = "ACTIVE"
+	StatusFilterArchived StatusFilter = "ARCHIVED"
+	StatusFilterAll      StatusFilter = "ALL"
+)
 
 // Page is one page of groups with the totals of the whole filtered collection.
 type Page struct {
@@ -103,22 +117,36 @@ type pageQuery struct {
 	afterArgs []any
 	// member, when set, keeps only the groups this user belongs to.
 	member string
+	// status is the status filter, never "".
+	status StatusFilter
 }
 
 // newPageQuery resolves lq; member, when not "", restricts the list to the
 // groups that user belongs to (and binds the cursor to that user).
 func newPageQuery(cursorKey []byte, org string, lq ListQuery, member string) (pageQuery, error) {
 	pq := pageQuery{cursorKey: cursorKey, org: org, sorts: lq.Sort, size: lq.Size, number: lq.Page,
-		offset: int64(lq.Page) * int64(lq.Size), member: member}
+		offset: int64(lq.Page) * int64(lq.Size), member: member, status: lq.Status}
 	if len(pq.sorts) == 0 {
 		pq.sorts = []Sort{{Field: SortCreatedAt}}
 	}
 	if lq.Q != "" {
 		pq.key = NameKey(lq.Q)
 	}
-	pq.fp = queryFingerprint(pq.sorts, pq.key)
+	// The default filter (active groups) adds nothing to the fingerprint, so
+	// cursors issued before statuses existed stay valid; the others bind
+	// their cursors to themselves.
+	filter := ""
+	switch pq.status {
+	case "", StatusFilterActive:
+		pq.status = StatusFilterActive
+	case StatusFilterArchived, StatusFilterAll:
+		filter = "\x00status\x00" + string(pq.status)
+	default:
+		return pageQuery{}, invalid("status", "must be ACTIVE, ARCHIVED or ALL")
+	}
+	pq.fp = queryFingerprint(pq.sorts, pq.key+filter)
 	if member != "" {
-		pq.fp = queryFingerprint(pq.sorts, pq.key+"\x00member\x00"+member)
+		pq.fp = queryFingerprint(pq.sorts, pq.key+"\x00member\x00"+member+filter)
 	}
 	if lq.Cursor != "" {
 		c, err := decodeCursor(pq.cursorKey, org, lq.Cursor)
@@ -175,11 +203,42 @@ func (p portable) listRows(ctx context.Context, pq pageQuery) ([]groupRow, int64
 	return p.db.pageRows(ctx, p.db.rsql, pq)
 }
 
+// statusCond is the SQL condition of pq's status filter, given the number
+// of archived groups of the organization: "" when the filter keeps every
+// group (ALL, or ACTIVE while none is archived), so that the query, its
+// plan and the accelerators' whole-organization paths stay exactly those
+// of an unfiltered list.
+func (pq pageQuery) statusCond(archived int64) string {
+	switch {
+	case pq.status == StatusFilterArchived:
+		return "archived_at IS NOT NULL"
+	case pq.status == StatusFilterActive && archived > 0:
+		return "archived_at IS NULL"
+	}
+	return ""
+}
+
 // pageRows is the portable page query, run through q: one SELECT in the
 // requested order (after the cursor, or from the offset) and the count of
 // the filter.
 func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow, int64, error) {
 	filter, args := "org = ?", []any{pq.org}
+	// The organization's counts come first: they decide the status
+	// condition, and for a list of the whole organization they are the
+	// total. A member's list is short (the groups-per-user limit), so it
+	// always filters and counts its rows.
+	var n, archived int64
+	whole := pq.key == "" && pq.member == ""
+	if pq.member != "" {
+		archived = 1
+	} else if whole || pq.status != StatusFilterAll {
+		if err := db.queryInts(ctx, q, []*int64{&n, &archived}, `SELECT n, archived FROM group_counts WHERE org = ?`, pq.org); err != nil {
+			return nil, 0, err
+		}
+	}
+	if c := pq.statusCond(archived); c != "" {
+		filter += " AND " + c
+	}
 	if pq.key != "" {
 		w, a := db.matchName(pq.key)
 		filter, args = filter+" AND "+w, append(args, a...)
@@ -196,15 +255,14 @@ func (db *DB) pageRows(ctx context.Context, q querier, pq pageQuery) ([]groupRow
 	}
 	var total int64
 	switch {
-	case pq.key == "" && pq.member == "":
-		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT n FROM group_counts WHERE org = ?`, pq.org)
-	case pq.key == "":
-		// A membership exists only while its group does (DeleteGroup removes
-		// them together), so the user's membership rows count the groups
-		// without joining them.
-		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT COUNT(*) FROM members WHERE org = ? AND user_id = ?`, pq.org, pq.member)
-	default:
+	case !whole:
 		err = db.queryInts(ctx, q, []*int64{&total}, `SELECT COUNT(*) FROM `+from+` WHERE `+filter, append(fromArgs, args...)...)
+	case pq.status == StatusFilterActive:
+		total = n - archived
+	case pq.status == StatusFilterArchived:
+		total = archived
+	default:
+		total = n
 	}
 	return rows, total, err
 }
@@ -221,7 +279,7 @@ func (pq pageQuery) from() (string, []any) {
 	// group's), so the default order (created_at, uuid) is the order of the
 	// members_user index and a page reads only its own rows.
 	return `(SELECT m.group_uuid AS uuid, g.org, g.name, g.name_key, g.description, m.group_created_at AS created_at,
-			g.updated_at, g.version, g.member_count
+			g.updated_at, g.version, g.member_count, g.archived_at, g.reference_count
 		FROM members m CROSS JOIN groups g
 		WHERE m.org = ? AND m.user_id = ? AND g.org = m.org AND g.uuid = m.group_uuid) AS groups`, []any{pq.org, pq.member}
 }

@@ -96,7 +96,7 @@ func (e *LimitError) Is(target error) bool { return target == ErrLimitExceeded }
 // changes then). A new membership changes the group's member count,
 // updated_at and version in the same transaction. Returns *NotFoundError
 // (Kind "group") if org has no such group, *LimitError if the group or the
-// user is at its limit.
+// user is at its limit, *ArchivedError if the group is archived.
 func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, created bool, err error) {
 	id = canonicalUUID(id)
 	err = db.write(ctx, func(gtx *gorm.DB) error {
@@ -153,7 +153,9 @@ func (db *DB) AddMember(ctx context.Context, org, id, userID string) (m Member, 
 func (db *DB) GetMember(ctx context.Context, org, id, userID string) (Member, error) {
 	id = canonicalUUID(id)
 	var at int64
-	err := db.rsql.QueryRowContext(ctx, db.bind(`SELECT added_at FROM members WHERE org = ? AND group_uuid = ? AND user_id = ?`),
+	// The join keeps a trashed group's memberships out of sight.
+	err := db.rsql.QueryRowContext(ctx, db.bind(`SELECT m.added_at FROM members m JOIN groups g ON g.org = m.org AND g.uuid = m.group_uuid
+		WHERE m.org = ? AND m.group_uuid = ? AND m.user_id = ?`),
 		org, id, userID).Scan(&at)
 	if err == nil {
 		return Member{UserID: userID, AddedAt: at}, nil
@@ -170,7 +172,8 @@ func (db *DB) GetMember(ctx context.Context, org, id, userID string) (Member, er
 // RemoveMember removes userID from the group id of org; removing a user who
 // is not a member changes nothing and is not an error. A removal changes the
 // group's member count, updated_at and version in the same transaction.
-// Returns *NotFoundError (Kind "group") if org has no such group.
+// Returns *NotFoundError (Kind "group") if org has no such group,
+// *ArchivedError if it is archived.
 func (db *DB) RemoveMember(ctx context.Context, org, id, userID string) error {
 	id = canonicalUUID(id)
 	return db.write(ctx, func(gtx *gorm.DB) error {
@@ -192,7 +195,7 @@ func (db *DB) RemoveMember(ctx context.Context, org, id, userID string) error {
 // anything changed, the group's member count, updated_at and version change
 // with it. Returns *NotFoundError (Kind "group") if org has no such group,
 // *LimitError (and changes nothing) if the group or a user would pass its
-// limit.
+// limit, *ArchivedError if the group is archived.
 func (db *DB) ChangeMembers(ctx context.Context, org, id string, ch MembersChange) (MembersResult, error) {
 	id = canonicalUUID(id)
 	var res MembersResult
@@ -345,15 +348,20 @@ func anys(ss []string) []any {
 // Postgres, locks its row until tx ends. Every membership write takes the
 // group first, then its users (lockUsers), then member rows: one order for
 // all, so concurrent writes wait instead of deadlocking. Returns
-// *NotFoundError (Kind "group") if org has no such group.
+// *NotFoundError (Kind "group") if org has no such group, *ArchivedError if
+// it is archived (an archived group's members do not change).
 func (t rawTx) lockGroup(org, id string) (count, createdAt int64, err error) {
-	q := `SELECT member_count, created_at FROM groups WHERE org = ? AND uuid = ?`
+	q := `SELECT member_count, created_at, archived_at FROM groups WHERE org = ? AND uuid = ?`
 	if t.db.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
-	err = t.queryRow(q, []any{org, id}, &count, &createdAt)
+	var archivedAt sql.NullInt64
+	err = t.queryRow(q, []any{org, id}, &count, &createdAt, &archivedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, &NotFoundError{Kind: "group", ID: id}
+	}
+	if err == nil && archivedAt.Valid {
+		return 0, 0, &ArchivedError{ID: id}
 	}
 	return count, createdAt, err
 }

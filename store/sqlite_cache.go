@@ -92,11 +92,12 @@ func (c *lru[V]) put(k cacheKey, v V) {
 	}
 }
 
-// orgGen reads org's generation in the read transaction q.
-func (a *sqliteAccel) orgGen(ctx context.Context, q querier, org string) (int64, error) {
-	var gen int64
-	err := a.db.queryInts(ctx, q, []*int64{&gen}, `SELECT gen FROM org_rids WHERE org = ?`, org)
-	return gen, err
+// orgGen reads org's generation, and its number of archived groups, in the
+// read transaction q.
+func (a *sqliteAccel) orgGen(ctx context.Context, q querier, org string) (gen, archived int64, err error) {
+	err = a.db.queryInts(ctx, q, []*int64{&gen, &archived},
+		`SELECT (SELECT gen FROM org_rids WHERE org = ?), (SELECT archived FROM group_counts WHERE org = ?)`, org, org)
+	return gen, archived, err
 }
 
 // cachedSearchCounts is searchCounts, reused within a generation.

@@ -59,7 +59,17 @@ type Options struct {
 	// to manage the key outside the database; then every process of one
 	// database needs the same key, or a cursor from one is a 400 on another.
 	CursorKey []byte
+	// TrashRetention is how long a deleted group stays restorable in the
+	// trash before PurgeExpired purges it. 0 means DefaultTrashRetention.
+	TrashRetention time.Duration
+	// NoTrash makes DeleteGroup immediate and final, memberships included
+	// (--trash-retention=0): nothing goes to the trash.
+	NoTrash bool
 }
+
+// DefaultTrashRetention is how long deleted groups stay restorable unless
+// Options.TrashRetention says otherwise: 30 days.
+const DefaultTrashRetention = 30 * 24 * time.Hour
 
 // Limits bound memberships. A write that would pass one fails with
 // *LimitError and changes nothing.
@@ -89,6 +99,9 @@ type DB struct {
 
 	creates *batcher
 	limits  Limits
+	// retention is Options.TrashRetention; noTrash is Options.NoTrash.
+	retention time.Duration
+	noTrash   bool
 }
 
 // ParseURL splits a database URL into its dialect and the driver DSN.
@@ -137,7 +150,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if opts.Limits.MaxGroupsPerUser <= 0 {
 		opts.Limits.MaxGroupsPerUser = DefaultMaxGroupsPerUser
 	}
-	db := &DB{dialect: dialect, now: opts.Now, limits: opts.Limits, cursorKey: opts.CursorKey}
+	if opts.TrashRetention <= 0 {
+		opts.TrashRetention = DefaultTrashRetention
+	}
+	db := &DB{dialect: dialect, now: opts.Now, limits: opts.Limits, cursorKey: opts.CursorKey,
+		retention: opts.TrashRetention, noTrash: opts.NoTrash}
 	switch dialect {
 	case SQLite:
 		if err := db.openSQLite(dsn, cfg, opts); err != nil {
@@ -382,7 +399,8 @@ func (db *DB) queryGroups(ctx context.Context, q querier, capHint int, query str
 	out := make([]groupRow, 0, capHint)
 	for rows.Next() {
 		var r groupRow
-		if err := rows.Scan(&r.UUID, &r.Org, &r.Name, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.MemberCount); err != nil {
+		if err := rows.Scan(&r.UUID, &r.Org, &r.Name, &r.NameKey, &r.Description, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.MemberCount,
+			&r.ArchivedAt, &r.ReferenceCount); err != nil {
 			return nil, translate(err)
 		}
 		out = append(out, r)

@@ -38,6 +38,11 @@ type Config struct {
 	// CursorKey, when set, authenticates page cursors instead of the key
 	// kept in the database.
 	CursorKey string
+	// TrashRetention is how long deleted groups stay restorable; 0 makes
+	// deletes immediate and final. PurgeInterval is how often the trash is
+	// purged of groups past their retention.
+	TrashRetention time.Duration
+	PurgeInterval  time.Duration
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -60,6 +65,8 @@ func DefaultConfig() Config {
 		LogLevel:           "info",
 		MaxMembersPerGroup: store.DefaultMaxMembersPerGroup,
 		MaxGroupsPerUser:   store.DefaultMaxGroupsPerUser,
+		TrashRetention:     store.DefaultTrashRetention,
+		PurgeInterval:      time.Minute,
 	}
 }
 
@@ -86,6 +93,8 @@ func (c *Config) register(f *flags) {
 	f.Choice(&c.LogFormat, oneOf("json", "text"), "log-format", "log format: json or text", env("log-format"))
 	f.Choice(&c.LogLevel, logLevel, "log-level", "log level: debug, info, warn or error", env("log-level"))
 	f.Int(&c.MaxMembersPerGroup, "max-members-per-group", "most members a group may hold (a write past it is 422 MEMBER_LIMIT_EXCEEDED)", env("max-members-per-group"))
+	dur(&c.TrashRetention, "trash-retention", "how long deleted groups stay restorable in the trash before they are purged; 0 makes deletes immediate and final (no trash)")
+	dur(&c.PurgeInterval, "purge-interval", "how often groups past their trash retention are purged")
 	str(&c.CursorKey, "cursor-key", "secret (at least 32 characters) that authenticates page cursors; by default a key kept in the database, which every replica shares (set this only to manage the key yourself, the same on every replica)")
 	f.Int(&c.MaxGroupsPerUser, "max-groups-per-user", "most groups a user may belong to (a write past it is 422 GROUP_LIMIT_EXCEEDED)", env("max-groups-per-user"))
 }
@@ -116,6 +125,12 @@ func (c Config) validate() error {
 	}
 	if err := logLevel(c.LogLevel); err != nil {
 		return usageError{fmt.Sprintf("--log-level %q: %v", c.LogLevel, err)}
+	}
+	if c.TrashRetention < 0 {
+		return usageError{"--trash-retention (env GROUPS_TRASH_RETENTION): must be 0 or more, for example 720h"}
+	}
+	if c.PurgeInterval <= 0 {
+		return usageError{"--purge-interval (env GROUPS_PURGE_INTERVAL): must be more than 0, for example 1m"}
 	}
 	if c.CursorKey != "" && len(c.CursorKey) < 32 {
 		return usageError{"--cursor-key (env GROUPS_CURSOR_KEY): want at least 32 characters, for example the output of: openssl rand -hex 32"}

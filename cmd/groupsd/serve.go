@@ -111,8 +111,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.log = log
 
 	db, err := store.Open(ctx, cfg.Database, store.Options{MaxConns: cfg.DBMaxConns, SkipMigrations: !cfg.Migrate,
-		Limits:    store.Limits{MaxMembersPerGroup: cfg.MaxMembersPerGroup, MaxGroupsPerUser: cfg.MaxGroupsPerUser},
-		CursorKey: []byte(cfg.CursorKey)})
+		Limits:         store.Limits{MaxMembersPerGroup: cfg.MaxMembersPerGroup, MaxGroupsPerUser: cfg.MaxGroupsPerUser},
+		CursorKey:      []byte(cfg.CursorKey),
+		TrashRetention: cfg.TrashRetention, NoTrash: cfg.TrashRetention == 0})
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); purgeTrash(bg, db, cfg.PurgeInterval, log) }()
 		purgeIdempotencyKeys(bg, db, log)
+		wg.Wait()
 	}()
 
 	m.srv, m.hs, m.ln, m.conns = srv, hs, ln, conns
@@ -277,6 +282,28 @@ func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {
 			if n < 500 {
 				break
 			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purgeTrash deletes the groups past their trash retention every interval
+// until ctx ends. Each batch is one statement, so with several replicas each
+// group is purged once.
+func purgeTrash(ctx context.Context, db *store.DB, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := db.PurgeExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("purging the trash", slog.String("error", err.Error()))
+		case n > 0:
+			log.Info("purged deleted groups", slog.Int("groups", n))
 		}
 		select {
 		case <-ctx.Done():

@@ -90,6 +90,63 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListDeletedGroups List the trash
+	//
+	// Lists the organization's deleted groups that are still restorable,
+	// newest deletion first (ties broken by `uuid` ascending), with the same
+	// envelope, `page`/`size` and `cursor` rules as `listMembers`.
+	//
+	// Corresponds with GET /v2/deleted-groups (the `ListDeletedGroups` operationId).
+	ListDeletedGroups(ctx context.Context, params *ListDeletedGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PurgeDeletedGroup Purge a deleted group now
+	//
+	// Deletes the group for good, with its memberships and references: it
+	// can no longer be restored. A group that is not in the trash is 404.
+	// The server also purges every group whose `purgeAt` has passed, once
+	// (whatever the number of replicas).
+	//
+	// Corresponds with DELETE /v2/deleted-groups/{uuid} (the `PurgeDeletedGroup` operationId).
+	PurgeDeletedGroup(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDeletedGroup Get a deleted group
+	//
+	// Returns one deleted group with `deletedAt` and `purgeAt`. A group that
+	// is not in the trash (never deleted, restored, or purged) is 404.
+	//
+	// Corresponds with GET /v2/deleted-groups/{uuid} (the `GetDeletedGroup` operationId).
+	GetDeletedGroup(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreDeletedGroupWithBody Restore a deleted group
+	//
+	// Takes the group out of the trash. It comes back with the same `uuid`,
+	// `status`, `createdAt`, memberships and references; the restore is a
+	// change, so `updatedAt` and the `ETag` move. The body is optional:
+	// `{"name": "..."}` restores it under a new name. If its name (or the
+	// new one) is used by another group meanwhile, the answer is 409
+	// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+	// stays in the trash. A group that is not in the trash is 404.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+	RestoreDeletedGroupWithBody(ctx context.Context, uuid GroupUUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreDeletedGroup Restore a deleted group
+	//
+	// Takes the group out of the trash. It comes back with the same `uuid`,
+	// `status`, `createdAt`, memberships and references; the restore is a
+	// change, so `updatedAt` and the `ETag` move. The body is optional:
+	// `{"name": "..."}` restores it under a new name. If its name (or the
+	// new one) is used by another group meanwhile, the answer is 409
+	// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+	// stays in the trash. A group that is not in the trash is 404.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+	RestoreDeletedGroup(ctx context.Context, uuid GroupUUID, body RestoreDeletedGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListGroups List groups
 	//
 	// Lists the organization's groups, one page at a time.
@@ -104,8 +161,11 @@ type ClientInterface interface {
 	// - **Cursor paging**: every page carries `page.next`, an opaque cursor for
 	//   the page after it (null on the last page). Pass it back as `cursor`
 	//   with the same `size`, `sort` and `q` to get the next page in constant
-	//   time at any depth. A cursor is not valid with a different `sort` or `q`
-	//   (400), and cannot be combined with a non-zero `page`.
+	//   time at any depth. A cursor is not valid with a different `sort`, `q`
+	//   or `status` (400), and cannot be combined with a non-zero `page`.
+	//
+	// `status` filters by lifecycle status (default `ACTIVE`); totals, search
+	// and cursors respect it.
 	//
 	// A page past the end is a 200 with empty `content` and the true totals.
 	// Malformed or out-of-range parameters are 400, never clamped.
@@ -167,6 +227,11 @@ type ClientInterface interface {
 	// the same object back. PUT never creates: an unknown `uuid` is 404.
 	// `updatedAt` and the `ETag` change only when a stored value changes.
 	//
+	// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+	// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+	// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+	// ignored.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -180,6 +245,11 @@ type ClientInterface interface {
 	// the same object back. PUT never creates: an unknown `uuid` is 404.
 	// `updatedAt` and the `ETag` change only when a stored value changes.
 	//
+	// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+	// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+	// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+	// ignored.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -187,11 +257,25 @@ type ClientInterface interface {
 
 	// DeleteGroup Delete a group
 	//
-	// Deletes the group and frees its name. Its memberships are removed in
-	// the same transaction, so `listUserGroups` stops listing it at once.
-	// Deleting a group does not affect users, but it may disrupt processes
-	// tied to it such as approval chains or spend limits. A second delete of
-	// the same group is 404.
+	// Moves the group to the trash and frees its name: from then on it is
+	// 404 everywhere under `/v2/groups` and `listUserGroups` no longer shows
+	// it. Its memberships and references are kept with it, and come back
+	// when it is restored (`restoreDeletedGroup`); the server purges it for
+	// good when the trash retention ends (a server that runs with
+	// `--trash-retention=0` has no trash: the delete is immediate and final,
+	// memberships included). A second delete of the same group is 404.
+	//
+	// A group with references (`referenceCount` > 0) is in use by other
+	// systems and is not deleted: 409 `GROUP_IN_USE`, whose problem carries
+	// `totalReferences` and the first 20 `references` by `referenceId`.
+	// Remove the references first (or archive the group instead). The check
+	// and the delete run in one transaction: a reference registered at the
+	// same moment either lands first (and the delete is 409) or finds the
+	// group gone (404).
+	//
+	// `dryRun=true` changes nothing and answers 200 with what a delete would
+	// do (`If-Match` is still checked; `--require-if-match` does not apply,
+	// since nothing is written).
 	//
 	// Corresponds with DELETE /v2/groups/{uuid} (the `DeleteGroup` operationId).
 	DeleteGroup(ctx context.Context, uuid GroupUUID, params *DeleteGroupParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -212,6 +296,14 @@ type ClientInterface interface {
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
 	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -225,6 +317,14 @@ type ClientInterface interface {
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
 	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -237,6 +337,14 @@ type ClientInterface interface {
 	// and `"name": null` is 400. `{}` is a valid no-op. `updatedAt` and the
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
+	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -261,7 +369,8 @@ type ClientInterface interface {
 	// request into exactly one of four lists: `added`, `alreadyMembers`
 	// (asked to add, already in), `removed` and `notMembers` (asked to
 	// remove, not in). When anything changed, the group's `memberCount`,
-	// `updatedAt` and `ETag` change.
+	// `updatedAt` and `ETag` change. An archived group refuses every
+	// membership change (409 `GROUP_ARCHIVED`).
 	//
 	// Send an `Idempotency-Key` to retry safely, exactly as for
 	// `createGroup`: the same key with the same body replays the first
@@ -282,7 +391,8 @@ type ClientInterface interface {
 	// request into exactly one of four lists: `added`, `alreadyMembers`
 	// (asked to add, already in), `removed` and `notMembers` (asked to
 	// remove, not in). When anything changed, the group's `memberCount`,
-	// `updatedAt` and `ETag` change.
+	// `updatedAt` and `ETag` change. An archived group refuses every
+	// membership change (409 `GROUP_ARCHIVED`).
 	//
 	// Send an `Idempotency-Key` to retry safely, exactly as for
 	// `createGroup`: the same key with the same body replays the first
@@ -297,7 +407,8 @@ type ClientInterface interface {
 	// RemoveMember Remove a user from a group
 	//
 	// Removes the user from the group. 204 also when the user was not a
-	// member (then nothing changes); an unknown group is 404.
+	// member (then nothing changes); an unknown group is 404. An archived
+	// group refuses it (409 `GROUP_ARCHIVED`).
 	//
 	// Corresponds with DELETE /v2/groups/{uuid}/members/{userId} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, uuid GroupUUID, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -316,19 +427,193 @@ type ClientInterface interface {
 	// Adds the user to the group. 201 with `Location` when the user was not a
 	// member; 200 when it already was (nothing changes, `addedAt` is the
 	// original). No request body. Adding changes the group's `memberCount`,
-	// `updatedAt` and `ETag`.
+	// `updatedAt` and `ETag`. An archived group refuses it (409
+	// `GROUP_ARCHIVED`), even when the user already is a member.
 	//
 	// Corresponds with PUT /v2/groups/{uuid}/members/{userId} (the `AddMember` operationId).
 	AddMember(ctx context.Context, uuid GroupUUID, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListReferences List a group's references
+	//
+	// Lists the references registered on a group, ordered by `referenceId`
+	// (byte order), one page at a time, with the same envelope, `page`/`size`
+	// and `cursor` rules as `listMembers`. An unknown group is 404.
+	//
+	// Corresponds with GET /v2/groups/{uuid}/references (the `ListReferences` operationId).
+	ListReferences(ctx context.Context, uuid GroupUUID, params *ListReferencesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteReference Remove a reference
+	//
+	// Removes the reference. 204 also when there was no such reference
+	// (then nothing changes); an unknown group is 404. A removal changes
+	// the group's `referenceCount`, `updatedAt` and `ETag`.
+	//
+	// Corresponds with DELETE /v2/groups/{uuid}/references/{referenceId} (the `DeleteReference` operationId).
+	DeleteReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetReference Get a reference
+	//
+	// Returns one reference. 404 with code `REFERENCE_NOT_FOUND` when the
+	// group exists but has no such reference; 404 with code `NOT_FOUND` when
+	// the group does not exist.
+	//
+	// Corresponds with GET /v2/groups/{uuid}/references/{referenceId} (the `GetReference` operationId).
+	GetReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutReferenceWithBody Register or replace a reference
+	//
+	// Registers that another system depends on the group, under the
+	// caller's own `referenceId` (for example the id of an approval chain).
+	// groupsd stores references as opaque data; their only effect is that a
+	// referenced group cannot be deleted (`deleteGroup` answers 409
+	// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+	// when it replaced one with the same `referenceId` (its `createdAt` is
+	// kept; `updatedAt` changes only when a value changes).
+	//
+	// A new reference changes the group's `referenceCount`, `updatedAt` and
+	// `ETag`; a replacement does not. Archived groups accept references (an
+	// archived group may still be in use).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+	PutReferenceWithBody(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutReference Register or replace a reference
+	//
+	// Registers that another system depends on the group, under the
+	// caller's own `referenceId` (for example the id of an approval chain).
+	// groupsd stores references as opaque data; their only effect is that a
+	// referenced group cannot be deleted (`deleteGroup` answers 409
+	// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+	// when it replaced one with the same `referenceId` (its `createdAt` is
+	// kept; `updatedAt` changes only when a value changes).
+	//
+	// A new reference changes the group's `referenceCount`, `updatedAt` and
+	// `ETag`; a replacement does not. Archived groups accept references (an
+	// archived group may still be in use).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+	PutReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, body PutReferenceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListUserGroups List the groups a user is in
 	//
 	// Lists the groups of the caller's organization that the user belongs
-	// to, with the same `sort`, `q`, `page`, `size` and `cursor` rules as
-	// `listGroups`. A user in no group (or unknown) gets an empty page.
+	// to, with the same `sort`, `q`, `status`, `page`, `size` and `cursor`
+	// rules as `listGroups`. A user in no group (or unknown) gets an empty
+	// page; trashed groups are never listed.
 	//
 	// Corresponds with GET /v2/users/{userId}/groups (the `ListUserGroups` operationId).
 	ListUserGroups(ctx context.Context, userId UserID, params *ListUserGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListDeletedGroups List the trash
+//
+// Lists the organization's deleted groups that are still restorable,
+// newest deletion first (ties broken by `uuid` ascending), with the same
+// envelope, `page`/`size` and `cursor` rules as `listMembers`.
+//
+// Corresponds with GET /v2/deleted-groups (the `ListDeletedGroups` operationId).
+func (c *Client) ListDeletedGroups(ctx context.Context, params *ListDeletedGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeletedGroupsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PurgeDeletedGroup Purge a deleted group now
+//
+// Deletes the group for good, with its memberships and references: it
+// can no longer be restored. A group that is not in the trash is 404.
+// The server also purges every group whose `purgeAt` has passed, once
+// (whatever the number of replicas).
+//
+// Corresponds with DELETE /v2/deleted-groups/{uuid} (the `PurgeDeletedGroup` operationId).
+func (c *Client) PurgeDeletedGroup(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPurgeDeletedGroupRequest(c.Server, uuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDeletedGroup Get a deleted group
+//
+// Returns one deleted group with `deletedAt` and `purgeAt`. A group that
+// is not in the trash (never deleted, restored, or purged) is 404.
+//
+// Corresponds with GET /v2/deleted-groups/{uuid} (the `GetDeletedGroup` operationId).
+func (c *Client) GetDeletedGroup(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDeletedGroupRequest(c.Server, uuid)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreDeletedGroupWithBody Restore a deleted group
+//
+// Takes the group out of the trash. It comes back with the same `uuid`,
+// `status`, `createdAt`, memberships and references; the restore is a
+// change, so `updatedAt` and the `ETag` move. The body is optional:
+// `{"name": "..."}` restores it under a new name. If its name (or the
+// new one) is used by another group meanwhile, the answer is 409
+// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+// stays in the trash. A group that is not in the trash is 404.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+func (c *Client) RestoreDeletedGroupWithBody(ctx context.Context, uuid GroupUUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreDeletedGroupRequestWithBody(c.Server, uuid, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreDeletedGroup Restore a deleted group
+//
+// Takes the group out of the trash. It comes back with the same `uuid`,
+// `status`, `createdAt`, memberships and references; the restore is a
+// change, so `updatedAt` and the `ETag` move. The body is optional:
+// `{"name": "..."}` restores it under a new name. If its name (or the
+// new one) is used by another group meanwhile, the answer is 409
+// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+// stays in the trash. A group that is not in the trash is 404.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+func (c *Client) RestoreDeletedGroup(ctx context.Context, uuid GroupUUID, body RestoreDeletedGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreDeletedGroupRequest(c.Server, uuid, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListGroups List groups
@@ -345,8 +630,11 @@ type ClientInterface interface {
 //   - **Cursor paging**: every page carries `page.next`, an opaque cursor for
 //     the page after it (null on the last page). Pass it back as `cursor`
 //     with the same `size`, `sort` and `q` to get the next page in constant
-//     time at any depth. A cursor is not valid with a different `sort` or `q`
-//     (400), and cannot be combined with a non-zero `page`.
+//     time at any depth. A cursor is not valid with a different `sort`, `q`
+//     or `status` (400), and cannot be combined with a non-zero `page`.
+//
+// `status` filters by lifecycle status (default `ACTIVE`); totals, search
+// and cursors respect it.
 //
 // A page past the end is a 200 with empty `content` and the true totals.
 // Malformed or out-of-range parameters are 400, never clamped.
@@ -438,6 +726,11 @@ func (c *Client) CreateGroup(ctx context.Context, params *CreateGroupParams, bod
 // the same object back. PUT never creates: an unknown `uuid` is 404.
 // `updatedAt` and the `ETag` change only when a stored value changes.
 //
+// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+// ignored.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -461,6 +754,11 @@ func (c *Client) ReplaceGroupWithBody(ctx context.Context, params *ReplaceGroupP
 // the same object back. PUT never creates: an unknown `uuid` is 404.
 // `updatedAt` and the `ETag` change only when a stored value changes.
 //
+// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+// ignored.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -478,11 +776,25 @@ func (c *Client) ReplaceGroup(ctx context.Context, params *ReplaceGroupParams, b
 
 // DeleteGroup Delete a group
 //
-// Deletes the group and frees its name. Its memberships are removed in
-// the same transaction, so `listUserGroups` stops listing it at once.
-// Deleting a group does not affect users, but it may disrupt processes
-// tied to it such as approval chains or spend limits. A second delete of
-// the same group is 404.
+// Moves the group to the trash and frees its name: from then on it is
+// 404 everywhere under `/v2/groups` and `listUserGroups` no longer shows
+// it. Its memberships and references are kept with it, and come back
+// when it is restored (`restoreDeletedGroup`); the server purges it for
+// good when the trash retention ends (a server that runs with
+// `--trash-retention=0` has no trash: the delete is immediate and final,
+// memberships included). A second delete of the same group is 404.
+//
+// A group with references (`referenceCount` > 0) is in use by other
+// systems and is not deleted: 409 `GROUP_IN_USE`, whose problem carries
+// `totalReferences` and the first 20 `references` by `referenceId`.
+// Remove the references first (or archive the group instead). The check
+// and the delete run in one transaction: a reference registered at the
+// same moment either lands first (and the delete is 409) or finds the
+// group gone (404).
+//
+// `dryRun=true` changes nothing and answers 200 with what a delete would
+// do (`If-Match` is still checked; `--require-if-match` does not apply,
+// since nothing is written).
 //
 // Corresponds with DELETE /v2/groups/{uuid} (the `DeleteGroup` operationId).
 func (c *Client) DeleteGroup(ctx context.Context, uuid GroupUUID, params *DeleteGroupParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -523,6 +835,14 @@ func (c *Client) GetGroup(ctx context.Context, uuid GroupUUID, params *GetGroupP
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
 //
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -546,6 +866,14 @@ func (c *Client) UpdateGroupWithBody(ctx context.Context, uuid GroupUUID, params
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
 //
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -568,6 +896,14 @@ func (c *Client) UpdateGroup(ctx context.Context, uuid GroupUUID, params *Update
 // and `"name": null` is 400. `{}` is a valid no-op. `updatedAt` and the
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
+//
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -612,7 +948,8 @@ func (c *Client) ListMembers(ctx context.Context, uuid GroupUUID, params *ListMe
 // request into exactly one of four lists: `added`, `alreadyMembers`
 // (asked to add, already in), `removed` and `notMembers` (asked to
 // remove, not in). When anything changed, the group's `memberCount`,
-// `updatedAt` and `ETag` change.
+// `updatedAt` and `ETag` change. An archived group refuses every
+// membership change (409 `GROUP_ARCHIVED`).
 //
 // Send an `Idempotency-Key` to retry safely, exactly as for
 // `createGroup`: the same key with the same body replays the first
@@ -643,7 +980,8 @@ func (c *Client) ChangeMembersWithBody(ctx context.Context, uuid GroupUUID, para
 // request into exactly one of four lists: `added`, `alreadyMembers`
 // (asked to add, already in), `removed` and `notMembers` (asked to
 // remove, not in). When anything changed, the group's `memberCount`,
-// `updatedAt` and `ETag` change.
+// `updatedAt` and `ETag` change. An archived group refuses every
+// membership change (409 `GROUP_ARCHIVED`).
 //
 // Send an `Idempotency-Key` to retry safely, exactly as for
 // `createGroup`: the same key with the same body replays the first
@@ -668,7 +1006,8 @@ func (c *Client) ChangeMembers(ctx context.Context, uuid GroupUUID, params *Chan
 // RemoveMember Remove a user from a group
 //
 // Removes the user from the group. 204 also when the user was not a
-// member (then nothing changes); an unknown group is 404.
+// member (then nothing changes); an unknown group is 404. An archived
+// group refuses it (409 `GROUP_ARCHIVED`).
 //
 // Corresponds with DELETE /v2/groups/{uuid}/members/{userId} (the `RemoveMember` operationId).
 func (c *Client) RemoveMember(ctx context.Context, uuid GroupUUID, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -707,7 +1046,8 @@ func (c *Client) GetMember(ctx context.Context, uuid GroupUUID, userId UserID, r
 // Adds the user to the group. 201 with `Location` when the user was not a
 // member; 200 when it already was (nothing changes, `addedAt` is the
 // original). No request body. Adding changes the group's `memberCount`,
-// `updatedAt` and `ETag`.
+// `updatedAt` and `ETag`. An archived group refuses it (409
+// `GROUP_ARCHIVED`), even when the user already is a member.
 //
 // Corresponds with PUT /v2/groups/{uuid}/members/{userId} (the `AddMember` operationId).
 func (c *Client) AddMember(ctx context.Context, uuid GroupUUID, userId UserID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -722,11 +1062,127 @@ func (c *Client) AddMember(ctx context.Context, uuid GroupUUID, userId UserID, r
 	return c.Client.Do(req)
 }
 
+// ListReferences List a group's references
+//
+// Lists the references registered on a group, ordered by `referenceId`
+// (byte order), one page at a time, with the same envelope, `page`/`size`
+// and `cursor` rules as `listMembers`. An unknown group is 404.
+//
+// Corresponds with GET /v2/groups/{uuid}/references (the `ListReferences` operationId).
+func (c *Client) ListReferences(ctx context.Context, uuid GroupUUID, params *ListReferencesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListReferencesRequest(c.Server, uuid, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteReference Remove a reference
+//
+// Removes the reference. 204 also when there was no such reference
+// (then nothing changes); an unknown group is 404. A removal changes
+// the group's `referenceCount`, `updatedAt` and `ETag`.
+//
+// Corresponds with DELETE /v2/groups/{uuid}/references/{referenceId} (the `DeleteReference` operationId).
+func (c *Client) DeleteReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteReferenceRequest(c.Server, uuid, referenceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetReference Get a reference
+//
+// Returns one reference. 404 with code `REFERENCE_NOT_FOUND` when the
+// group exists but has no such reference; 404 with code `NOT_FOUND` when
+// the group does not exist.
+//
+// Corresponds with GET /v2/groups/{uuid}/references/{referenceId} (the `GetReference` operationId).
+func (c *Client) GetReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetReferenceRequest(c.Server, uuid, referenceId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutReferenceWithBody Register or replace a reference
+//
+// Registers that another system depends on the group, under the
+// caller's own `referenceId` (for example the id of an approval chain).
+// groupsd stores references as opaque data; their only effect is that a
+// referenced group cannot be deleted (`deleteGroup` answers 409
+// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+// when it replaced one with the same `referenceId` (its `createdAt` is
+// kept; `updatedAt` changes only when a value changes).
+//
+// A new reference changes the group's `referenceCount`, `updatedAt` and
+// `ETag`; a replacement does not. Archived groups accept references (an
+// archived group may still be in use).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+func (c *Client) PutReferenceWithBody(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutReferenceRequestWithBody(c.Server, uuid, referenceId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutReference Register or replace a reference
+//
+// Registers that another system depends on the group, under the
+// caller's own `referenceId` (for example the id of an approval chain).
+// groupsd stores references as opaque data; their only effect is that a
+// referenced group cannot be deleted (`deleteGroup` answers 409
+// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+// when it replaced one with the same `referenceId` (its `createdAt` is
+// kept; `updatedAt` changes only when a value changes).
+//
+// A new reference changes the group's `referenceCount`, `updatedAt` and
+// `ETag`; a replacement does not. Archived groups accept references (an
+// archived group may still be in use).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+func (c *Client) PutReference(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, body PutReferenceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutReferenceRequest(c.Server, uuid, referenceId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListUserGroups List the groups a user is in
 //
 // Lists the groups of the caller's organization that the user belongs
-// to, with the same `sort`, `q`, `page`, `size` and `cursor` rules as
-// `listGroups`. A user in no group (or unknown) gets an empty page.
+// to, with the same `sort`, `q`, `status`, `page`, `size` and `cursor`
+// rules as `listGroups`. A user in no group (or unknown) gets an empty
+// page; trashed groups are never listed.
 //
 // Corresponds with GET /v2/users/{userId}/groups (the `ListUserGroups` operationId).
 func (c *Client) ListUserGroups(ctx context.Context, userId UserID, params *ListUserGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -739,6 +1195,199 @@ func (c *Client) ListUserGroups(ctx context.Context, userId UserID, params *List
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListDeletedGroupsRequest constructs an http.Request for the ListDeletedGroups method
+func NewListDeletedGroupsRequest(server string, params *ListDeletedGroupsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/deleted-groups")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Size != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "size", *params.Size, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPurgeDeletedGroupRequest constructs an http.Request for the PurgeDeletedGroup method
+func NewPurgeDeletedGroupRequest(server string, uuid GroupUUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/deleted-groups/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDeletedGroupRequest constructs an http.Request for the GetDeletedGroup method
+func NewGetDeletedGroupRequest(server string, uuid GroupUUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/deleted-groups/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestoreDeletedGroupRequest calls the generic RestoreDeletedGroup builder with application/json body
+func NewRestoreDeletedGroupRequest(server string, uuid GroupUUID, body RestoreDeletedGroupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreDeletedGroupRequestWithBody(server, uuid, "application/json", bodyReader)
+}
+
+// NewRestoreDeletedGroupRequestWithBody constructs an http.Request for the RestoreDeletedGroup method, with any body, and a specified content type
+func NewRestoreDeletedGroupRequestWithBody(server string, uuid GroupUUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/deleted-groups/%s/restore", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
 }
 
 // NewListGroupsRequest constructs an http.Request for the ListGroups method
@@ -808,6 +1457,18 @@ func NewListGroupsRequest(server string, params *ListGroupsParams) (*http.Reques
 		if params.Q != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "q", *params.Q, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -977,6 +1638,33 @@ func NewDeleteGroupRequest(server string, uuid GroupUUID, params *DeleteGroupPar
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DryRun != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "dryRun", *params.DryRun, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
@@ -1394,6 +2082,227 @@ func NewAddMemberRequest(server string, uuid GroupUUID, userId UserID) (*http.Re
 	return req, nil
 }
 
+// NewListReferencesRequest constructs an http.Request for the ListReferences method
+func NewListReferencesRequest(server string, uuid GroupUUID, params *ListReferencesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/groups/%s/references", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Size != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "size", *params.Size, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteReferenceRequest constructs an http.Request for the DeleteReference method
+func NewDeleteReferenceRequest(server string, uuid GroupUUID, referenceId ReferenceID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "referenceId", referenceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/groups/%s/references/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetReferenceRequest constructs an http.Request for the GetReference method
+func NewGetReferenceRequest(server string, uuid GroupUUID, referenceId ReferenceID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "referenceId", referenceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/groups/%s/references/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutReferenceRequest calls the generic PutReference builder with application/json body
+func NewPutReferenceRequest(server string, uuid GroupUUID, referenceId ReferenceID, body PutReferenceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutReferenceRequestWithBody(server, uuid, referenceId, "application/json", bodyReader)
+}
+
+// NewPutReferenceRequestWithBody constructs an http.Request for the PutReference method, with any body, and a specified content type
+func NewPutReferenceRequestWithBody(server string, uuid GroupUUID, referenceId ReferenceID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "uuid", uuid, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "referenceId", referenceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/groups/%s/references/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListUserGroupsRequest constructs an http.Request for the ListUserGroups method
 func NewListUserGroupsRequest(server string, userId UserID, params *ListUserGroupsParams) (*http.Request, error) {
 	var err error
@@ -1477,6 +2386,18 @@ func NewListUserGroupsRequest(server string, userId UserID, params *ListUserGrou
 
 		}
 
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Cursor != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -1547,6 +2468,69 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListDeletedGroupsWithResponse List the trash
+	//
+	// Lists the organization's deleted groups that are still restorable,
+	// newest deletion first (ties broken by `uuid` ascending), with the same
+	// envelope, `page`/`size` and `cursor` rules as `listMembers`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/deleted-groups (the `ListDeletedGroups` operationId).
+	ListDeletedGroupsWithResponse(ctx context.Context, params *ListDeletedGroupsParams, reqEditors ...RequestEditorFn) (*ListDeletedGroupsResponse, error)
+
+	// PurgeDeletedGroupWithResponse Purge a deleted group now
+	//
+	// Deletes the group for good, with its memberships and references: it
+	// can no longer be restored. A group that is not in the trash is 404.
+	// The server also purges every group whose `purgeAt` has passed, once
+	// (whatever the number of replicas).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v2/deleted-groups/{uuid} (the `PurgeDeletedGroup` operationId).
+	PurgeDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*PurgeDeletedGroupResponse, error)
+
+	// GetDeletedGroupWithResponse Get a deleted group
+	//
+	// Returns one deleted group with `deletedAt` and `purgeAt`. A group that
+	// is not in the trash (never deleted, restored, or purged) is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/deleted-groups/{uuid} (the `GetDeletedGroup` operationId).
+	GetDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*GetDeletedGroupResponse, error)
+
+	// RestoreDeletedGroupWithBodyWithResponse Restore a deleted group
+	//
+	// Takes the group out of the trash. It comes back with the same `uuid`,
+	// `status`, `createdAt`, memberships and references; the restore is a
+	// change, so `updatedAt` and the `ETag` move. The body is optional:
+	// `{"name": "..."}` restores it under a new name. If its name (or the
+	// new one) is used by another group meanwhile, the answer is 409
+	// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+	// stays in the trash. A group that is not in the trash is 404.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+	RestoreDeletedGroupWithBodyWithResponse(ctx context.Context, uuid GroupUUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreDeletedGroupResponse, error)
+
+	// RestoreDeletedGroupWithResponse Restore a deleted group
+	//
+	// Takes the group out of the trash. It comes back with the same `uuid`,
+	// `status`, `createdAt`, memberships and references; the restore is a
+	// change, so `updatedAt` and the `ETag` move. The body is optional:
+	// `{"name": "..."}` restores it under a new name. If its name (or the
+	// new one) is used by another group meanwhile, the answer is 409
+	// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+	// stays in the trash. A group that is not in the trash is 404.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+	RestoreDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, body RestoreDeletedGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreDeletedGroupResponse, error)
+
 	// ListGroupsWithResponse List groups
 	//
 	// Lists the organization's groups, one page at a time.
@@ -1561,8 +2545,11 @@ type ClientWithResponsesInterface interface {
 	// - **Cursor paging**: every page carries `page.next`, an opaque cursor for
 	//   the page after it (null on the last page). Pass it back as `cursor`
 	//   with the same `size`, `sort` and `q` to get the next page in constant
-	//   time at any depth. A cursor is not valid with a different `sort` or `q`
-	//   (400), and cannot be combined with a non-zero `page`.
+	//   time at any depth. A cursor is not valid with a different `sort`, `q`
+	//   or `status` (400), and cannot be combined with a non-zero `page`.
+	//
+	// `status` filters by lifecycle status (default `ACTIVE`); totals, search
+	// and cursors respect it.
 	//
 	// A page past the end is a 200 with empty `content` and the true totals.
 	// Malformed or out-of-range parameters are 400, never clamped.
@@ -1626,6 +2613,11 @@ type ClientWithResponsesInterface interface {
 	// the same object back. PUT never creates: an unknown `uuid` is 404.
 	// `updatedAt` and the `ETag` change only when a stored value changes.
 	//
+	// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+	// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+	// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+	// ignored.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -1639,6 +2631,11 @@ type ClientWithResponsesInterface interface {
 	// the same object back. PUT never creates: an unknown `uuid` is 404.
 	// `updatedAt` and the `ETag` change only when a stored value changes.
 	//
+	// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+	// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+	// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+	// ignored.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -1646,11 +2643,25 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteGroupWithResponse Delete a group
 	//
-	// Deletes the group and frees its name. Its memberships are removed in
-	// the same transaction, so `listUserGroups` stops listing it at once.
-	// Deleting a group does not affect users, but it may disrupt processes
-	// tied to it such as approval chains or spend limits. A second delete of
-	// the same group is 404.
+	// Moves the group to the trash and frees its name: from then on it is
+	// 404 everywhere under `/v2/groups` and `listUserGroups` no longer shows
+	// it. Its memberships and references are kept with it, and come back
+	// when it is restored (`restoreDeletedGroup`); the server purges it for
+	// good when the trash retention ends (a server that runs with
+	// `--trash-retention=0` has no trash: the delete is immediate and final,
+	// memberships included). A second delete of the same group is 404.
+	//
+	// A group with references (`referenceCount` > 0) is in use by other
+	// systems and is not deleted: 409 `GROUP_IN_USE`, whose problem carries
+	// `totalReferences` and the first 20 `references` by `referenceId`.
+	// Remove the references first (or archive the group instead). The check
+	// and the delete run in one transaction: a reference registered at the
+	// same moment either lands first (and the delete is 409) or finds the
+	// group gone (404).
+	//
+	// `dryRun=true` changes nothing and answers 200 with what a delete would
+	// do (`If-Match` is still checked; `--require-if-match` does not apply,
+	// since nothing is written).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1675,6 +2686,14 @@ type ClientWithResponsesInterface interface {
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
 	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -1688,6 +2707,14 @@ type ClientWithResponsesInterface interface {
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
 	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -1700,6 +2727,14 @@ type ClientWithResponsesInterface interface {
 	// and `"name": null` is 400. `{}` is a valid no-op. `updatedAt` and the
 	// `ETag` change only when a stored value changes. Renaming a group to a
 	// case variant of its own name is allowed.
+	//
+	// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+	// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+	// repeating either is a no-op 200. Archiving is allowed for a group that
+	// has references. A request whose result is an archived group may not
+	// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+	// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+	// request.
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1726,7 +2761,8 @@ type ClientWithResponsesInterface interface {
 	// request into exactly one of four lists: `added`, `alreadyMembers`
 	// (asked to add, already in), `removed` and `notMembers` (asked to
 	// remove, not in). When anything changed, the group's `memberCount`,
-	// `updatedAt` and `ETag` change.
+	// `updatedAt` and `ETag` change. An archived group refuses every
+	// membership change (409 `GROUP_ARCHIVED`).
 	//
 	// Send an `Idempotency-Key` to retry safely, exactly as for
 	// `createGroup`: the same key with the same body replays the first
@@ -1747,7 +2783,8 @@ type ClientWithResponsesInterface interface {
 	// request into exactly one of four lists: `added`, `alreadyMembers`
 	// (asked to add, already in), `removed` and `notMembers` (asked to
 	// remove, not in). When anything changed, the group's `memberCount`,
-	// `updatedAt` and `ETag` change.
+	// `updatedAt` and `ETag` change. An archived group refuses every
+	// membership change (409 `GROUP_ARCHIVED`).
 	//
 	// Send an `Idempotency-Key` to retry safely, exactly as for
 	// `createGroup`: the same key with the same body replays the first
@@ -1762,7 +2799,8 @@ type ClientWithResponsesInterface interface {
 	// RemoveMemberWithResponse Remove a user from a group
 	//
 	// Removes the user from the group. 204 also when the user was not a
-	// member (then nothing changes); an unknown group is 404.
+	// member (then nothing changes); an unknown group is 404. An archived
+	// group refuses it (409 `GROUP_ARCHIVED`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1785,23 +2823,492 @@ type ClientWithResponsesInterface interface {
 	// Adds the user to the group. 201 with `Location` when the user was not a
 	// member; 200 when it already was (nothing changes, `addedAt` is the
 	// original). No request body. Adding changes the group's `memberCount`,
-	// `updatedAt` and `ETag`.
+	// `updatedAt` and `ETag`. An archived group refuses it (409
+	// `GROUP_ARCHIVED`), even when the user already is a member.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /v2/groups/{uuid}/members/{userId} (the `AddMember` operationId).
 	AddMemberWithResponse(ctx context.Context, uuid GroupUUID, userId UserID, reqEditors ...RequestEditorFn) (*AddMemberResponse, error)
 
+	// ListReferencesWithResponse List a group's references
+	//
+	// Lists the references registered on a group, ordered by `referenceId`
+	// (byte order), one page at a time, with the same envelope, `page`/`size`
+	// and `cursor` rules as `listMembers`. An unknown group is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/groups/{uuid}/references (the `ListReferences` operationId).
+	ListReferencesWithResponse(ctx context.Context, uuid GroupUUID, params *ListReferencesParams, reqEditors ...RequestEditorFn) (*ListReferencesResponse, error)
+
+	// DeleteReferenceWithResponse Remove a reference
+	//
+	// Removes the reference. 204 also when there was no such reference
+	// (then nothing changes); an unknown group is 404. A removal changes
+	// the group's `referenceCount`, `updatedAt` and `ETag`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v2/groups/{uuid}/references/{referenceId} (the `DeleteReference` operationId).
+	DeleteReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*DeleteReferenceResponse, error)
+
+	// GetReferenceWithResponse Get a reference
+	//
+	// Returns one reference. 404 with code `REFERENCE_NOT_FOUND` when the
+	// group exists but has no such reference; 404 with code `NOT_FOUND` when
+	// the group does not exist.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/groups/{uuid}/references/{referenceId} (the `GetReference` operationId).
+	GetReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*GetReferenceResponse, error)
+
+	// PutReferenceWithBodyWithResponse Register or replace a reference
+	//
+	// Registers that another system depends on the group, under the
+	// caller's own `referenceId` (for example the id of an approval chain).
+	// groupsd stores references as opaque data; their only effect is that a
+	// referenced group cannot be deleted (`deleteGroup` answers 409
+	// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+	// when it replaced one with the same `referenceId` (its `createdAt` is
+	// kept; `updatedAt` changes only when a value changes).
+	//
+	// A new reference changes the group's `referenceCount`, `updatedAt` and
+	// `ETag`; a replacement does not. Archived groups accept references (an
+	// archived group may still be in use).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+	PutReferenceWithBodyWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutReferenceResponse, error)
+
+	// PutReferenceWithResponse Register or replace a reference
+	//
+	// Registers that another system depends on the group, under the
+	// caller's own `referenceId` (for example the id of an approval chain).
+	// groupsd stores references as opaque data; their only effect is that a
+	// referenced group cannot be deleted (`deleteGroup` answers 409
+	// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+	// when it replaced one with the same `referenceId` (its `createdAt` is
+	// kept; `updatedAt` changes only when a value changes).
+	//
+	// A new reference changes the group's `referenceCount`, `updatedAt` and
+	// `ETag`; a replacement does not. Archived groups accept references (an
+	// archived group may still be in use).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+	PutReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, body PutReferenceJSONRequestBody, reqEditors ...RequestEditorFn) (*PutReferenceResponse, error)
+
 	// ListUserGroupsWithResponse List the groups a user is in
 	//
 	// Lists the groups of the caller's organization that the user belongs
-	// to, with the same `sort`, `q`, `page`, `size` and `cursor` rules as
-	// `listGroups`. A user in no group (or unknown) gets an empty page.
+	// to, with the same `sort`, `q`, `status`, `page`, `size` and `cursor`
+	// rules as `listGroups`. A user in no group (or unknown) gets an empty
+	// page; trashed groups are never listed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/users/{userId}/groups (the `ListUserGroups` operationId).
 	ListUserGroupsWithResponse(ctx context.Context, userId UserID, params *ListUserGroupsParams, reqEditors ...RequestEditorFn) (*ListUserGroupsResponse, error)
+}
+
+// ListDeletedGroupsResponse401Headers the declared response headers of an HTTP 401 response for ListDeletedGroups
+type ListDeletedGroupsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListDeletedGroupsResponse503Headers the declared response headers of an HTTP 503 response for ListDeletedGroups
+type ListDeletedGroupsResponse503Headers struct {
+	RetryAfter *string
+}
+
+type ListDeletedGroupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeletedGroupPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeletedGroupsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListDeletedGroupsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeletedGroupsResponse) GetJSON200() *DeletedGroupPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListDeletedGroupsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeletedGroupsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ListDeletedGroupsResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeletedGroupsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListDeletedGroupsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeletedGroupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeletedGroupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeletedGroupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeletedGroupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PurgeDeletedGroupResponse401Headers the declared response headers of an HTTP 401 response for PurgeDeletedGroup
+type PurgeDeletedGroupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PurgeDeletedGroupResponse503Headers the declared response headers of an HTTP 503 response for PurgeDeletedGroup
+type PurgeDeletedGroupResponse503Headers struct {
+	RetryAfter *string
+}
+
+type PurgeDeletedGroupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PurgeDeletedGroupResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PurgeDeletedGroupResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PurgeDeletedGroupResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PurgeDeletedGroupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PurgeDeletedGroupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PurgeDeletedGroupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PurgeDeletedGroupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDeletedGroupResponse401Headers the declared response headers of an HTTP 401 response for GetDeletedGroup
+type GetDeletedGroupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDeletedGroupResponse503Headers the declared response headers of an HTTP 503 response for GetDeletedGroup
+type GetDeletedGroupResponse503Headers struct {
+	RetryAfter *string
+}
+
+type GetDeletedGroupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeletedGroup
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDeletedGroupResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDeletedGroupResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDeletedGroupResponse) GetJSON200() *DeletedGroup {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetDeletedGroupResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDeletedGroupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDeletedGroupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDeletedGroupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDeletedGroupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RestoreDeletedGroupResponse200Headers the declared response headers of an HTTP 200 response for RestoreDeletedGroup
+type RestoreDeletedGroupResponse200Headers struct {
+	ETag     *string
+	Location *string
+}
+
+// RestoreDeletedGroupResponse401Headers the declared response headers of an HTTP 401 response for RestoreDeletedGroup
+type RestoreDeletedGroupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RestoreDeletedGroupResponse503Headers the declared response headers of an HTTP 503 response for RestoreDeletedGroup
+type RestoreDeletedGroupResponse503Headers struct {
+	RetryAfter *string
+}
+
+type RestoreDeletedGroupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Group
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RestoreDeletedGroupResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RestoreDeletedGroupResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RestoreDeletedGroupResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestoreDeletedGroupResponse) GetJSON200() *Group {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RestoreDeletedGroupResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreDeletedGroupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreDeletedGroupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreDeletedGroupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreDeletedGroupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListGroupsResponse401Headers the declared response headers of an HTTP 401 response for ListGroups
@@ -2159,12 +3666,16 @@ type DeleteGroupResponse503Headers struct {
 type DeleteGroupResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeleteCheck
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *GroupInUse
 	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
 	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -2181,6 +3692,11 @@ type DeleteGroupResponse struct {
 	Headers503 *DeleteGroupResponse503Headers
 }
 
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteGroupResponse) GetJSON200() *DeleteCheck {
+	return r.JSON200
+}
+
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r DeleteGroupResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
@@ -2194,6 +3710,11 @@ func (r DeleteGroupResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteGroupResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteGroupResponse) GetApplicationproblemJSON409() *GroupInUse {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
@@ -2734,6 +4255,8 @@ type RemoveMemberResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *GroupArchived
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -2759,6 +4282,11 @@ func (r RemoveMemberResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RemoveMemberResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON409() *GroupArchived {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -2930,6 +4458,8 @@ type AddMemberResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *GroupArchived
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -2969,6 +4499,11 @@ func (r AddMemberResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r AddMemberResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddMemberResponse) GetApplicationproblemJSON409() *GroupArchived {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -3014,6 +4549,408 @@ func (r AddMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AddMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListReferencesResponse401Headers the declared response headers of an HTTP 401 response for ListReferences
+type ListReferencesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListReferencesResponse503Headers the declared response headers of an HTTP 503 response for ListReferences
+type ListReferencesResponse503Headers struct {
+	RetryAfter *string
+}
+
+type ListReferencesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReferencePage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListReferencesResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListReferencesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListReferencesResponse) GetJSON200() *ReferencePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListReferencesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListReferencesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListReferencesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListReferencesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListReferencesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteReferenceResponse401Headers the declared response headers of an HTTP 401 response for DeleteReference
+type DeleteReferenceResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteReferenceResponse503Headers the declared response headers of an HTTP 503 response for DeleteReference
+type DeleteReferenceResponse503Headers struct {
+	RetryAfter *string
+}
+
+type DeleteReferenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteReferenceResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteReferenceResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteReferenceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteReferenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteReferenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteReferenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteReferenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetReferenceResponse401Headers the declared response headers of an HTTP 401 response for GetReference
+type GetReferenceResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetReferenceResponse503Headers the declared response headers of an HTTP 503 response for GetReference
+type GetReferenceResponse503Headers struct {
+	RetryAfter *string
+}
+
+type GetReferenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Reference
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetReferenceResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetReferenceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetReferenceResponse) GetJSON200() *Reference {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetReferenceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetReferenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetReferenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetReferenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetReferenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutReferenceResponse201Headers the declared response headers of an HTTP 201 response for PutReference
+type PutReferenceResponse201Headers struct {
+	Location *string
+}
+
+// PutReferenceResponse401Headers the declared response headers of an HTTP 401 response for PutReference
+type PutReferenceResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PutReferenceResponse503Headers the declared response headers of an HTTP 503 response for PutReference
+type PutReferenceResponse503Headers struct {
+	RetryAfter *string
+}
+
+type PutReferenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Reference
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Reference
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PutReferenceResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutReferenceResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutReferenceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutReferenceResponse) GetJSON200() *Reference {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PutReferenceResponse) GetJSON201() *Reference {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PutReferenceResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutReferenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutReferenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutReferenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutReferenceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3110,6 +5047,99 @@ func (r ListUserGroupsResponse) ContentType() string {
 	return ""
 }
 
+// ListDeletedGroupsWithResponse List the trash
+//
+// Lists the organization's deleted groups that are still restorable,
+// newest deletion first (ties broken by `uuid` ascending), with the same
+// envelope, `page`/`size` and `cursor` rules as `listMembers`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/deleted-groups (the `ListDeletedGroups` operationId).
+func (c *ClientWithResponses) ListDeletedGroupsWithResponse(ctx context.Context, params *ListDeletedGroupsParams, reqEditors ...RequestEditorFn) (*ListDeletedGroupsResponse, error) {
+	rsp, err := c.ListDeletedGroups(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeletedGroupsResponse(rsp)
+}
+
+// PurgeDeletedGroupWithResponse Purge a deleted group now
+//
+// Deletes the group for good, with its memberships and references: it
+// can no longer be restored. A group that is not in the trash is 404.
+// The server also purges every group whose `purgeAt` has passed, once
+// (whatever the number of replicas).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v2/deleted-groups/{uuid} (the `PurgeDeletedGroup` operationId).
+func (c *ClientWithResponses) PurgeDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*PurgeDeletedGroupResponse, error) {
+	rsp, err := c.PurgeDeletedGroup(ctx, uuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePurgeDeletedGroupResponse(rsp)
+}
+
+// GetDeletedGroupWithResponse Get a deleted group
+//
+// Returns one deleted group with `deletedAt` and `purgeAt`. A group that
+// is not in the trash (never deleted, restored, or purged) is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/deleted-groups/{uuid} (the `GetDeletedGroup` operationId).
+func (c *ClientWithResponses) GetDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, reqEditors ...RequestEditorFn) (*GetDeletedGroupResponse, error) {
+	rsp, err := c.GetDeletedGroup(ctx, uuid, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDeletedGroupResponse(rsp)
+}
+
+// RestoreDeletedGroupWithBodyWithResponse Restore a deleted group
+//
+// Takes the group out of the trash. It comes back with the same `uuid`,
+// `status`, `createdAt`, memberships and references; the restore is a
+// change, so `updatedAt` and the `ETag` move. The body is optional:
+// `{"name": "..."}` restores it under a new name. If its name (or the
+// new one) is used by another group meanwhile, the answer is 409
+// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+// stays in the trash. A group that is not in the trash is 404.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+func (c *ClientWithResponses) RestoreDeletedGroupWithBodyWithResponse(ctx context.Context, uuid GroupUUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreDeletedGroupResponse, error) {
+	rsp, err := c.RestoreDeletedGroupWithBody(ctx, uuid, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreDeletedGroupResponse(rsp)
+}
+
+// RestoreDeletedGroupWithResponse Restore a deleted group
+//
+// Takes the group out of the trash. It comes back with the same `uuid`,
+// `status`, `createdAt`, memberships and references; the restore is a
+// change, so `updatedAt` and the `ETag` move. The body is optional:
+// `{"name": "..."}` restores it under a new name. If its name (or the
+// new one) is used by another group meanwhile, the answer is 409
+// `NAME_CONFLICT`, the detail says to pass a new `name`, and the group
+// stays in the trash. A group that is not in the trash is 404.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/deleted-groups/{uuid}/restore (the `RestoreDeletedGroup` operationId).
+func (c *ClientWithResponses) RestoreDeletedGroupWithResponse(ctx context.Context, uuid GroupUUID, body RestoreDeletedGroupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreDeletedGroupResponse, error) {
+	rsp, err := c.RestoreDeletedGroup(ctx, uuid, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreDeletedGroupResponse(rsp)
+}
+
 // ListGroupsWithResponse List groups
 //
 // Lists the organization's groups, one page at a time.
@@ -3124,8 +5154,11 @@ func (r ListUserGroupsResponse) ContentType() string {
 //   - **Cursor paging**: every page carries `page.next`, an opaque cursor for
 //     the page after it (null on the last page). Pass it back as `cursor`
 //     with the same `size`, `sort` and `q` to get the next page in constant
-//     time at any depth. A cursor is not valid with a different `sort` or `q`
-//     (400), and cannot be combined with a non-zero `page`.
+//     time at any depth. A cursor is not valid with a different `sort`, `q`
+//     or `status` (400), and cannot be combined with a non-zero `page`.
+//
+// `status` filters by lifecycle status (default `ACTIVE`); totals, search
+// and cursors respect it.
 //
 // A page past the end is a 200 with empty `content` and the true totals.
 // Malformed or out-of-range parameters are 400, never clamped.
@@ -3207,6 +5240,11 @@ func (c *ClientWithResponses) CreateGroupWithResponse(ctx context.Context, param
 // the same object back. PUT never creates: an unknown `uuid` is 404.
 // `updatedAt` and the `ETag` change only when a stored value changes.
 //
+// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+// ignored.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -3226,6 +5264,11 @@ func (c *ClientWithResponses) ReplaceGroupWithBodyWithResponse(ctx context.Conte
 // the same object back. PUT never creates: an unknown `uuid` is 404.
 // `updatedAt` and the `ETag` change only when a stored value changes.
 //
+// `status` archives (`ARCHIVED`) or reactivates (`ACTIVE`) the group,
+// exactly as in `updateGroup`; an absent `status` leaves it unchanged.
+// `archivedAt`, `memberCount` and `referenceCount` are accepted and
+// ignored.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /v2/groups (the `ReplaceGroup` operationId).
@@ -3239,11 +5282,25 @@ func (c *ClientWithResponses) ReplaceGroupWithResponse(ctx context.Context, para
 
 // DeleteGroupWithResponse Delete a group
 //
-// Deletes the group and frees its name. Its memberships are removed in
-// the same transaction, so `listUserGroups` stops listing it at once.
-// Deleting a group does not affect users, but it may disrupt processes
-// tied to it such as approval chains or spend limits. A second delete of
-// the same group is 404.
+// Moves the group to the trash and frees its name: from then on it is
+// 404 everywhere under `/v2/groups` and `listUserGroups` no longer shows
+// it. Its memberships and references are kept with it, and come back
+// when it is restored (`restoreDeletedGroup`); the server purges it for
+// good when the trash retention ends (a server that runs with
+// `--trash-retention=0` has no trash: the delete is immediate and final,
+// memberships included). A second delete of the same group is 404.
+//
+// A group with references (`referenceCount` > 0) is in use by other
+// systems and is not deleted: 409 `GROUP_IN_USE`, whose problem carries
+// `totalReferences` and the first 20 `references` by `referenceId`.
+// Remove the references first (or archive the group instead). The check
+// and the delete run in one transaction: a reference registered at the
+// same moment either lands first (and the delete is 409) or finds the
+// group gone (404).
+//
+// `dryRun=true` changes nothing and answers 200 with what a delete would
+// do (`If-Match` is still checked; `--require-if-match` does not apply,
+// since nothing is written).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3280,6 +5337,14 @@ func (c *ClientWithResponses) GetGroupWithResponse(ctx context.Context, uuid Gro
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
 //
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -3299,6 +5364,14 @@ func (c *ClientWithResponses) UpdateGroupWithBodyWithResponse(ctx context.Contex
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
 //
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v2/groups/{uuid} (the `UpdateGroup` operationId).
@@ -3317,6 +5390,14 @@ func (c *ClientWithResponses) UpdateGroupWithResponse(ctx context.Context, uuid 
 // and `"name": null` is 400. `{}` is a valid no-op. `updatedAt` and the
 // `ETag` change only when a stored value changes. Renaming a group to a
 // case variant of its own name is allowed.
+//
+// `{"status": "ARCHIVED"}` archives the group (`archivedAt` is set) and
+// `{"status": "ACTIVE"}` reactivates it (`archivedAt` becomes null);
+// repeating either is a no-op 200. Archiving is allowed for a group that
+// has references. A request whose result is an archived group may not
+// change its name or description: 409 `GROUP_ARCHIVED`, and nothing
+// changes. Reactivate first, or send `"status": "ACTIVE"` in the same
+// request.
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3355,7 +5436,8 @@ func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, uuid 
 // request into exactly one of four lists: `added`, `alreadyMembers`
 // (asked to add, already in), `removed` and `notMembers` (asked to
 // remove, not in). When anything changed, the group's `memberCount`,
-// `updatedAt` and `ETag` change.
+// `updatedAt` and `ETag` change. An archived group refuses every
+// membership change (409 `GROUP_ARCHIVED`).
 //
 // Send an `Idempotency-Key` to retry safely, exactly as for
 // `createGroup`: the same key with the same body replays the first
@@ -3382,7 +5464,8 @@ func (c *ClientWithResponses) ChangeMembersWithBodyWithResponse(ctx context.Cont
 // request into exactly one of four lists: `added`, `alreadyMembers`
 // (asked to add, already in), `removed` and `notMembers` (asked to
 // remove, not in). When anything changed, the group's `memberCount`,
-// `updatedAt` and `ETag` change.
+// `updatedAt` and `ETag` change. An archived group refuses every
+// membership change (409 `GROUP_ARCHIVED`).
 //
 // Send an `Idempotency-Key` to retry safely, exactly as for
 // `createGroup`: the same key with the same body replays the first
@@ -3403,7 +5486,8 @@ func (c *ClientWithResponses) ChangeMembersWithResponse(ctx context.Context, uui
 // RemoveMemberWithResponse Remove a user from a group
 //
 // Removes the user from the group. 204 also when the user was not a
-// member (then nothing changes); an unknown group is 404.
+// member (then nothing changes); an unknown group is 404. An archived
+// group refuses it (409 `GROUP_ARCHIVED`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3438,7 +5522,8 @@ func (c *ClientWithResponses) GetMemberWithResponse(ctx context.Context, uuid Gr
 // Adds the user to the group. 201 with `Location` when the user was not a
 // member; 200 when it already was (nothing changes, `addedAt` is the
 // original). No request body. Adding changes the group's `memberCount`,
-// `updatedAt` and `ETag`.
+// `updatedAt` and `ETag`. An archived group refuses it (409
+// `GROUP_ARCHIVED`), even when the user already is a member.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3451,11 +5536,113 @@ func (c *ClientWithResponses) AddMemberWithResponse(ctx context.Context, uuid Gr
 	return ParseAddMemberResponse(rsp)
 }
 
+// ListReferencesWithResponse List a group's references
+//
+// Lists the references registered on a group, ordered by `referenceId`
+// (byte order), one page at a time, with the same envelope, `page`/`size`
+// and `cursor` rules as `listMembers`. An unknown group is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/groups/{uuid}/references (the `ListReferences` operationId).
+func (c *ClientWithResponses) ListReferencesWithResponse(ctx context.Context, uuid GroupUUID, params *ListReferencesParams, reqEditors ...RequestEditorFn) (*ListReferencesResponse, error) {
+	rsp, err := c.ListReferences(ctx, uuid, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListReferencesResponse(rsp)
+}
+
+// DeleteReferenceWithResponse Remove a reference
+//
+// Removes the reference. 204 also when there was no such reference
+// (then nothing changes); an unknown group is 404. A removal changes
+// the group's `referenceCount`, `updatedAt` and `ETag`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v2/groups/{uuid}/references/{referenceId} (the `DeleteReference` operationId).
+func (c *ClientWithResponses) DeleteReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*DeleteReferenceResponse, error) {
+	rsp, err := c.DeleteReference(ctx, uuid, referenceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteReferenceResponse(rsp)
+}
+
+// GetReferenceWithResponse Get a reference
+//
+// Returns one reference. 404 with code `REFERENCE_NOT_FOUND` when the
+// group exists but has no such reference; 404 with code `NOT_FOUND` when
+// the group does not exist.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/groups/{uuid}/references/{referenceId} (the `GetReference` operationId).
+func (c *ClientWithResponses) GetReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, reqEditors ...RequestEditorFn) (*GetReferenceResponse, error) {
+	rsp, err := c.GetReference(ctx, uuid, referenceId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetReferenceResponse(rsp)
+}
+
+// PutReferenceWithBodyWithResponse Register or replace a reference
+//
+// Registers that another system depends on the group, under the
+// caller's own `referenceId` (for example the id of an approval chain).
+// groupsd stores references as opaque data; their only effect is that a
+// referenced group cannot be deleted (`deleteGroup` answers 409
+// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+// when it replaced one with the same `referenceId` (its `createdAt` is
+// kept; `updatedAt` changes only when a value changes).
+//
+// A new reference changes the group's `referenceCount`, `updatedAt` and
+// `ETag`; a replacement does not. Archived groups accept references (an
+// archived group may still be in use).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+func (c *ClientWithResponses) PutReferenceWithBodyWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutReferenceResponse, error) {
+	rsp, err := c.PutReferenceWithBody(ctx, uuid, referenceId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutReferenceResponse(rsp)
+}
+
+// PutReferenceWithResponse Register or replace a reference
+//
+// Registers that another system depends on the group, under the
+// caller's own `referenceId` (for example the id of an approval chain).
+// groupsd stores references as opaque data; their only effect is that a
+// referenced group cannot be deleted (`deleteGroup` answers 409
+// `GROUP_IN_USE`). 201 with `Location` when the reference is new, 200
+// when it replaced one with the same `referenceId` (its `createdAt` is
+// kept; `updatedAt` changes only when a value changes).
+//
+// A new reference changes the group's `referenceCount`, `updatedAt` and
+// `ETag`; a replacement does not. Archived groups accept references (an
+// archived group may still be in use).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v2/groups/{uuid}/references/{referenceId} (the `PutReference` operationId).
+func (c *ClientWithResponses) PutReferenceWithResponse(ctx context.Context, uuid GroupUUID, referenceId ReferenceID, body PutReferenceJSONRequestBody, reqEditors ...RequestEditorFn) (*PutReferenceResponse, error) {
+	rsp, err := c.PutReference(ctx, uuid, referenceId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutReferenceResponse(rsp)
+}
+
 // ListUserGroupsWithResponse List the groups a user is in
 //
 // Lists the groups of the caller's organization that the user belongs
-// to, with the same `sort`, `q`, `page`, `size` and `cursor` rules as
-// `listGroups`. A user in no group (or unknown) gets an empty page.
+// to, with the same `sort`, `q`, `status`, `page`, `size` and `cursor`
+// rules as `listGroups`. A user in no group (or unknown) gets an empty
+// page; trashed groups are never listed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3466,6 +5653,390 @@ func (c *ClientWithResponses) ListUserGroupsWithResponse(ctx context.Context, us
 		return nil, err
 	}
 	return ParseListUserGroupsResponse(rsp)
+}
+
+// ParseListDeletedGroupsResponse parses an HTTP response from a ListDeletedGroupsWithResponse call
+func ParseListDeletedGroupsResponse(rsp *http.Response) (*ListDeletedGroupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeletedGroupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeletedGroupPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDeletedGroupsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListDeletedGroupsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePurgeDeletedGroupResponse parses an HTTP response from a PurgeDeletedGroupWithResponse call
+func ParsePurgeDeletedGroupResponse(rsp *http.Response) (*PurgeDeletedGroupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PurgeDeletedGroupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PurgeDeletedGroupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers PurgeDeletedGroupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDeletedGroupResponse parses an HTTP response from a GetDeletedGroupWithResponse call
+func ParseGetDeletedGroupResponse(rsp *http.Response) (*GetDeletedGroupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDeletedGroupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeletedGroup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDeletedGroupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDeletedGroupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRestoreDeletedGroupResponse parses an HTTP response from a RestoreDeletedGroupWithResponse call
+func ParseRestoreDeletedGroupResponse(rsp *http.Response) (*RestoreDeletedGroupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreDeletedGroupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Group
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RestoreDeletedGroupResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers RestoreDeletedGroupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers RestoreDeletedGroupResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListGroupsResponse parses an HTTP response from a ListGroupsWithResponse call
@@ -3824,6 +6395,13 @@ func ParseDeleteGroupResponse(rsp *http.Response) (*DeleteGroupResponse, error) 
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeleteCheck
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case rsp.StatusCode == 204:
 		break // No content-type
 
@@ -3847,6 +6425,13 @@ func ParseDeleteGroupResponse(rsp *http.Response) (*DeleteGroupResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest GroupInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
 		var dest PreconditionFailed
@@ -4405,6 +6990,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest GroupArchived
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4594,6 +7186,13 @@ func ParseAddMemberResponse(rsp *http.Response) (*AddMemberResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest GroupArchived
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4647,6 +7246,390 @@ func ParseAddMemberResponse(rsp *http.Response) (*AddMemberResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers AddMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListReferencesResponse parses an HTTP response from a ListReferencesWithResponse call
+func ParseListReferencesResponse(rsp *http.Response) (*ListReferencesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListReferencesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReferencePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListReferencesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListReferencesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteReferenceResponse parses an HTTP response from a DeleteReferenceWithResponse call
+func ParseDeleteReferenceResponse(rsp *http.Response) (*DeleteReferenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteReferenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteReferenceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteReferenceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetReferenceResponse parses an HTTP response from a GetReferenceWithResponse call
+func ParseGetReferenceResponse(rsp *http.Response) (*GetReferenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetReferenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Reference
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetReferenceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetReferenceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutReferenceResponse parses an HTTP response from a PutReferenceWithResponse call
+func ParsePutReferenceResponse(rsp *http.Response) (*PutReferenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutReferenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Reference
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Reference
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers PutReferenceResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers PutReferenceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutReferenceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -11,8 +11,43 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for GroupCreateStatus.
+const (
+	GroupCreateStatusACTIVE GroupCreateStatus = "ACTIVE"
+)
+
+// Valid indicates whether the value is a known member of the GroupCreateStatus enum.
+func (e GroupCreateStatus) Valid() bool {
+	switch e {
+	case GroupCreateStatusACTIVE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GroupStatus.
+const (
+	GroupStatusACTIVE   GroupStatus = "ACTIVE"
+	GroupStatusARCHIVED GroupStatus = "ARCHIVED"
+)
+
+// Valid indicates whether the value is a known member of the GroupStatus enum.
+func (e GroupStatus) Valid() bool {
+	switch e {
+	case GroupStatusACTIVE:
+		return true
+	case GroupStatusARCHIVED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
+	GROUPARCHIVED        ProblemCode = "GROUP_ARCHIVED"
+	GROUPINUSE           ProblemCode = "GROUP_IN_USE"
 	GROUPLIMITEXCEEDED   ProblemCode = "GROUP_LIMIT_EXCEEDED"
 	IDEMPOTENCYINFLIGHT  ProblemCode = "IDEMPOTENCY_IN_FLIGHT"
 	IDEMPOTENCYKEYREUSED ProblemCode = "IDEMPOTENCY_KEY_REUSED"
@@ -26,6 +61,7 @@ const (
 	PAYLOADTOOLARGE      ProblemCode = "PAYLOAD_TOO_LARGE"
 	PRECONDITIONFAILED   ProblemCode = "PRECONDITION_FAILED"
 	PRECONDITIONREQUIRED ProblemCode = "PRECONDITION_REQUIRED"
+	REFERENCENOTFOUND    ProblemCode = "REFERENCE_NOT_FOUND"
 	SERVICEUNAVAILABLE   ProblemCode = "SERVICE_UNAVAILABLE"
 	UNAUTHORIZED         ProblemCode = "UNAUTHORIZED"
 	UNSUPPORTEDMEDIATYPE ProblemCode = "UNSUPPORTED_MEDIA_TYPE"
@@ -35,6 +71,10 @@ const (
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
+	case GROUPARCHIVED:
+		return true
+	case GROUPINUSE:
+		return true
 	case GROUPLIMITEXCEEDED:
 		return true
 	case IDEMPOTENCYINFLIGHT:
@@ -61,6 +101,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case PRECONDITIONREQUIRED:
 		return true
+	case REFERENCENOTFOUND:
+		return true
 	case SERVICEUNAVAILABLE:
 		return true
 	case UNAUTHORIZED:
@@ -74,10 +116,130 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for StatusFilter.
+const (
+	StatusFilterACTIVE   StatusFilter = "ACTIVE"
+	StatusFilterALL      StatusFilter = "ALL"
+	StatusFilterARCHIVED StatusFilter = "ARCHIVED"
+)
+
+// Valid indicates whether the value is a known member of the StatusFilter enum.
+func (e StatusFilter) Valid() bool {
+	switch e {
+	case StatusFilterACTIVE:
+		return true
+	case StatusFilterALL:
+		return true
+	case StatusFilterARCHIVED:
+		return true
+	default:
+		return false
+	}
+}
+
+// DeleteCheck What a delete of the group would do (`deleteGroup` with `dryRun=true`).
+//
+// Example: {"deletable":true,"memberCount":12,"references":[],"totalReferences":0}
+type DeleteCheck struct {
+	// Deletable Whether a delete would succeed now (false when the group has references).
+	//
+	// Example: false
+	Deletable bool `json:"deletable"`
+
+	// MemberCount The group's number of members (they go to the trash with it).
+	//
+	// Example: 12
+	MemberCount int32 `json:"memberCount"`
+
+	// References The first 20 references by `referenceId`.
+	//
+	// Example: []
+	References []Reference `json:"references"`
+
+	// TotalReferences The number of references that keep the group from being deleted.
+	//
+	// Example: 1
+	TotalReferences int64 `json:"totalReferences"`
+}
+
+// DeletedGroup A group in the trash. It has the group's properties as they were when it was deleted, plus when it was deleted and when it will be purged.
+//
+// Example: {"archivedAt":null,"createdAt":"2026-11-26T09:15:02.120Z","deletedAt":"2026-11-27T10:00:00.000Z","description":null,"memberCount":12,"name":"Finance","purgeAt":"2026-12-27T10:00:00.000Z","referenceCount":0,"status":"ACTIVE","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
+type DeletedGroup struct {
+	// ArchivedAt When the group was archived, or null if it was active.
+	ArchivedAt nullable.Nullable[apitime.Millis] `json:"archivedAt"`
+
+	// CreatedAt When the group was created.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	CreatedAt apitime.Millis `json:"createdAt"`
+
+	// DeletedAt When the group was deleted (moved to the trash).
+	//
+	// Example: 2026-11-27T10:00:00.000Z
+	DeletedAt apitime.Millis `json:"deletedAt"`
+
+	// Description Free text, or null.
+	Description nullable.Nullable[string] `json:"description"`
+
+	// MemberCount The number of members it had; a restore brings them back.
+	//
+	// Example: 12
+	MemberCount int32 `json:"memberCount"`
+
+	// Name The name the group had. It is free for other groups while the group is in the trash.
+	//
+	// Example: Finance
+	Name string `json:"name"`
+
+	// PurgeAt When the server will purge it for good (deletion time plus the server's trash retention); the purge may run up to one purge interval later.
+	//
+	// Example: 2026-12-27T10:00:00.000Z
+	PurgeAt apitime.Millis `json:"purgeAt"`
+
+	// ReferenceCount The number of references it had (always 0 while references guard deletes); a restore brings them back.
+	//
+	// Example: 0
+	ReferenceCount int32 `json:"referenceCount"`
+
+	// Status `ACTIVE`, or `ARCHIVED`: kept with its name, memberships and references, but refusing changes until reactivated.
+	//
+	// Example: ACTIVE
+	Status GroupStatus `json:"status"`
+
+	// UpdatedAt When the group last changed before it was deleted.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	UpdatedAt apitime.Millis `json:"updatedAt"`
+
+	// Uuid The group's identifier; a restore keeps it.
+	//
+	// Example: 0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
+	Uuid openapi_types.UUID `json:"uuid"`
+}
+
+// DeletedGroupPage One page of the trash, newest deletion first.
+//
+// Example: {"content":[],"page":{"next":null,"number":0,"size":20,"totalElements":0,"totalPages":0}}
+type DeletedGroupPage struct {
+	// Content The deleted groups of this page.
+	//
+	// Example: []
+	Content []DeletedGroup `json:"content"`
+
+	// Page Where this page sits in the whole (filtered) collection.
+	//
+	// Example: {"next":"eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0","number":0,"size":20,"totalElements":57,"totalPages":3}
+	Page PageMetadata `json:"page"`
+}
+
 // Group A user-defined group of the caller's organization.
 //
-// Example: {"createdAt":"2026-11-26T09:15:02.120Z","description":"Approves every expense over 1,000 EUR.","memberCount":12,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
+// Example: {"archivedAt":null,"createdAt":"2026-11-26T09:15:02.120Z","description":"Approves every expense over 1,000 EUR.","memberCount":12,"name":"Finance","referenceCount":1,"status":"ACTIVE","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
 type Group struct {
+	// ArchivedAt When the group was archived (RFC 3339, UTC, milliseconds), or null while it is active.
+	ArchivedAt nullable.Nullable[apitime.Millis] `json:"archivedAt"`
+
 	// CreatedAt When the group was created (RFC 3339, UTC, milliseconds).
 	//
 	// Example: 2026-11-26T09:15:02.120Z
@@ -98,6 +260,16 @@ type Group struct {
 	// Example: Finance
 	Name string `json:"name"`
 
+	// ReferenceCount The number of references registered on the group, exact at every moment. A group with references cannot be deleted.
+	//
+	// Example: 1
+	ReferenceCount int32 `json:"referenceCount"`
+
+	// Status `ACTIVE`, or `ARCHIVED`: kept with its name, memberships and references, but refusing changes until reactivated.
+	//
+	// Example: ACTIVE
+	Status GroupStatus `json:"status"`
+
 	// UpdatedAt When a stored value of the group, its membership included, last changed (RFC 3339, UTC, milliseconds).
 	//
 	// Example: 2026-11-26T09:15:02.120Z
@@ -109,7 +281,7 @@ type Group struct {
 	Uuid openapi_types.UUID `json:"uuid"`
 }
 
-// GroupCreate A new group. Server-assigned properties (`uuid`, `createdAt`, `updatedAt`) are rejected.
+// GroupCreate A new group. Server-assigned properties (`uuid`, `createdAt`, `updatedAt`) are rejected. A new group is always active.
 //
 // Example: {"description":"Approves every expense over 1,000 EUR.","name":"Finance"}
 type GroupCreate struct {
@@ -125,7 +297,17 @@ type GroupCreate struct {
 	//
 	// Example: Finance
 	Name GroupName `json:"name"`
+
+	// Status May be omitted or `ACTIVE`; anything else is 400.
+	//
+	// Example: ACTIVE
+	Status *GroupCreateStatus `json:"status,omitempty"`
 }
+
+// GroupCreateStatus May be omitted or `ACTIVE`; anything else is 400.
+//
+// Example: ACTIVE
+type GroupCreateStatus string
 
 // GroupDescription Free text of at most 2000 Unicode code points, or null. It may not contain the NUL character.
 //
@@ -141,11 +323,11 @@ type GroupName = string
 
 // GroupPage One page of groups.
 //
-// Example: {"content":[{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
+// Example: {"content":[{"archivedAt":null,"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","referenceCount":0,"status":"ACTIVE","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
 type GroupPage struct {
 	// Content The groups of this page, in the requested order.
 	//
-	// Example: [{"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}]
+	// Example: [{"archivedAt":null,"createdAt":"2026-11-26T09:15:02.120Z","description":null,"memberCount":0,"name":"Finance","referenceCount":0,"status":"ACTIVE","updatedAt":"2026-11-26T09:15:02.120Z","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}]
 	Content []Group `json:"content"`
 
 	// Page Where this page sits in the whole (filtered) collection.
@@ -154,7 +336,7 @@ type GroupPage struct {
 	Page PageMetadata `json:"page"`
 }
 
-// GroupPatch A JSON merge patch of a group. Absent properties are unchanged; `description` null clears it; `name` may not be null.
+// GroupPatch A JSON merge patch of a group. Absent properties are unchanged; `description` null clears it; `name` and `status` may not be null.
 //
 // Example: {"description":null}
 type GroupPatch struct {
@@ -170,12 +352,20 @@ type GroupPatch struct {
 	//
 	// Example: Finance
 	Name *GroupName `json:"name,omitempty"`
+
+	// Status `ACTIVE`, or `ARCHIVED`: kept with its name, memberships and references, but refusing changes until reactivated.
+	//
+	// Example: ACTIVE
+	Status *GroupStatus `json:"status,omitempty"`
 }
 
-// GroupReplace The full new state of a group, identified by `uuid`. `memberCount`, `createdAt` and `updatedAt` are accepted and ignored, so a group as read can be sent back.
+// GroupReplace The full new state of a group, identified by `uuid`. An absent `status` leaves it unchanged. `archivedAt`, `memberCount`, `referenceCount`, `createdAt` and `updatedAt` are accepted and ignored, so a group as read can be sent back.
 //
 // Example: {"description":null,"name":"Finance","uuid":"0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c"}
 type GroupReplace struct {
+	// ArchivedAt Ignored (set by archiving).
+	ArchivedAt nullable.Nullable[time.Time] `json:"archivedAt,omitempty"`
+
 	// CreatedAt Ignored.
 	//
 	// Example: 2026-11-26T09:15:02.120Z
@@ -199,6 +389,16 @@ type GroupReplace struct {
 	// Example: Finance
 	Name GroupName `json:"name"`
 
+	// ReferenceCount Ignored (references change through the references operations).
+	//
+	// Example: 0
+	ReferenceCount *int32 `json:"referenceCount,omitempty"`
+
+	// Status `ACTIVE`, or `ARCHIVED`: kept with its name, memberships and references, but refusing changes until reactivated.
+	//
+	// Example: ACTIVE
+	Status *GroupStatus `json:"status,omitempty"`
+
 	// UpdatedAt Ignored.
 	//
 	// Example: 2026-11-26T09:15:02.120Z
@@ -209,6 +409,11 @@ type GroupReplace struct {
 	// Example: 0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
 	Uuid openapi_types.UUID `json:"uuid"`
 }
+
+// GroupStatus `ACTIVE`, or `ARCHIVED`: kept with its name, memberships and references, but refusing changes until reactivated.
+//
+// Example: ACTIVE
+type GroupStatus string
 
 // Member A user's membership of a group.
 //
@@ -334,6 +539,11 @@ type Problem struct {
 	// Example: /api/v2/groups/0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c
 	Instance string `json:"instance"`
 
+	// References With code `GROUP_IN_USE` only, the first 20 references by `referenceId`.
+	//
+	// Example: [{"createdAt":"2026-11-26T09:15:02.120Z","displayName":"Travel approvals","kind":"approval-chain","referenceId":"chain-7","updatedAt":"2026-11-26T09:15:02.120Z","url":"https://approvals.example.com/chains/7"}]
+	References *[]Reference `json:"references,omitempty"`
+
 	// RequestId The request id, also in the `X-Request-Id` header (except in a replayed idempotent answer, which repeats the first request's id).
 	//
 	// Example: 01JDQ4W5B6C7D8E9F0G1H2J3K4
@@ -348,6 +558,11 @@ type Problem struct {
 	//
 	// Example: Not Found
 	Title string `json:"title"`
+
+	// TotalReferences With code `GROUP_IN_USE` only, the number of references on the group.
+	//
+	// Example: 1
+	TotalReferences *int64 `json:"totalReferences,omitempty"`
 
 	// Type URI reference identifying the problem type.
 	//
@@ -380,6 +595,99 @@ type ProblemFieldError struct {
 	Pointer *string `json:"pointer,omitempty"`
 }
 
+// Reference Another system's registered dependency on a group.
+//
+// Example: {"createdAt":"2026-11-26T09:15:02.120Z","displayName":"Travel approvals","kind":"approval-chain","referenceId":"chain-7","updatedAt":"2026-11-26T09:15:02.120Z","url":"https://approvals.example.com/chains/7"}
+type Reference struct {
+	// CreatedAt When the reference was first registered.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	CreatedAt apitime.Millis `json:"createdAt"`
+
+	// DisplayName A human-readable name of the referring thing.
+	//
+	// Example: Travel approvals
+	DisplayName string `json:"displayName"`
+
+	// Kind What kind of thing refers to the group.
+	//
+	// Example: approval-chain
+	Kind string `json:"kind"`
+
+	// ReferenceId The caller's identifier of a reference, unique within its group; case-sensitive.
+	//
+	// Example: chain-7
+	ReferenceId ReferenceId `json:"referenceId"`
+
+	// UpdatedAt When a value of the reference last changed.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	UpdatedAt apitime.Millis `json:"updatedAt"`
+
+	// Url Where a person can see the referring thing; absent when none was given.
+	//
+	// Example: https://approvals.example.com/chains/7
+	Url *string `json:"url,omitempty"`
+}
+
+// ReferenceId The caller's identifier of a reference, unique within its group; case-sensitive.
+//
+// Example: chain-7
+type ReferenceId = string
+
+// ReferenceInput A reference to register on a group. `createdAt` and `updatedAt` are assigned by the server.
+//
+// Example: {"displayName":"Travel approvals","kind":"approval-chain","url":"https://approvals.example.com/chains/7"}
+type ReferenceInput struct {
+	// DisplayName A human-readable name of the referring thing, at most 255 characters, no control characters; shown in `GROUP_IN_USE` problems.
+	//
+	// Example: Travel approvals
+	DisplayName string `json:"displayName"`
+
+	// Kind What kind of thing refers to the group, in the caller's own vocabulary (`approval-chain`, `budget`, `card-policy`, ...).
+	//
+	// Example: approval-chain
+	Kind string `json:"kind"`
+
+	// Url Optional absolute `https` URL where a person can see the referring thing.
+	//
+	// Example: https://approvals.example.com/chains/7
+	Url *string `json:"url,omitempty"`
+}
+
+// ReferencePage One page of a group's references, ordered by `referenceId`.
+//
+// Example: {"content":[],"page":{"next":null,"number":0,"size":20,"totalElements":0,"totalPages":0}}
+type ReferencePage struct {
+	// Content The references of this page.
+	//
+	// Example: []
+	Content []Reference `json:"content"`
+
+	// Page Where this page sits in the whole (filtered) collection.
+	//
+	// Example: {"next":"eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0","number":0,"size":20,"totalElements":57,"totalPages":3}
+	Page PageMetadata `json:"page"`
+}
+
+// RestoreRequest Options of a restore. Without `name` the group keeps its name.
+//
+// Example: {"name":"Finance (restored)"}
+type RestoreRequest struct {
+	// Name A group name: at most 255 Unicode code points as sent, no control
+	// characters (Unicode category Cc). Leading and trailing whitespace is
+	// trimmed before storing and what remains must not be empty.
+	//
+	//
+	// Example: Finance
+	Name *GroupName `json:"name,omitempty"`
+}
+
+// StatusFilter A lifecycle status to list, or `ALL`.
+//
+// Example: ARCHIVED
+type StatusFilter string
+
 // UserId The caller's opaque, case-sensitive identifier of a user.
 //
 // Example: user-42
@@ -406,11 +714,21 @@ type Page = int32
 // Query Example: fin
 type Query = string
 
+// ReferenceID The caller's identifier of a reference, unique within its group; case-sensitive.
+//
+// Example: chain-7
+type ReferenceID = ReferenceId
+
 // Size Example: 20
 type Size = int32
 
 // Sort Example: ["name,asc"]
 type Sort = []string
+
+// Status A lifecycle status to list, or `ALL`.
+//
+// Example: ARCHIVED
+type Status = StatusFilter
 
 // UserID The caller's opaque, case-sensitive identifier of a user.
 //
@@ -426,6 +744,16 @@ type BadRequest = Problem
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type Conflict = Problem
+
+// GroupArchived RFC 9457 problem details.
+//
+// Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
+type GroupArchived = Problem
+
+// GroupInUse RFC 9457 problem details.
+//
+// Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
+type GroupInUse = Problem
 
 // InternalError RFC 9457 problem details.
 //
@@ -477,6 +805,26 @@ type UnprocessableEntity = Problem
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type UnsupportedMediaType = Problem
 
+// ListDeletedGroupsParams defines parameters for ListDeletedGroups.
+type ListDeletedGroupsParams struct {
+	// Page Zero-based page index for offset paging.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size The number of items (groups or members) per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
+	// that one, in constant time at any depth. Must be sent with the same
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListGroupsParams defines parameters for ListGroups.
 type ListGroupsParams struct {
 	// Page Zero-based page index for offset paging.
@@ -498,14 +846,19 @@ type ListGroupsParams struct {
 	// literal: `%`, `_` and `\` are ordinary characters.
 	Q *Query `form:"q,omitempty" json:"q,omitempty"`
 
+	// Status Only groups with this lifecycle status: `ACTIVE` (the default),
+	// `ARCHIVED`, or `ALL` for both.
+	Status *Status `form:"status,omitempty" json:"status,omitempty"`
+
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from. Cursors are authenticated
-	// (HMAC) and bound to the organization, `sort` and `q` they were issued
-	// for: an edited, forged or foreign cursor is 400. The signing key is
-	// server configuration (`--cursor-key`, shared by every replica of a
-	// deployment); a cursor issued under another key, for example before a
-	// key rotation, is 400 too: start again from the first page.
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -528,6 +881,9 @@ type ReplaceGroupParams struct {
 
 // DeleteGroupParams defines parameters for DeleteGroup.
 type DeleteGroupParams struct {
+	// DryRun When true, check whether the group could be deleted without deleting it.
+	DryRun *bool `form:"dryRun,omitempty" json:"dryRun,omitempty"`
+
 	// IfMatch One or more ETags (comma-separated) or `*`. The write happens only if
 	// the group's current ETag is listed (`*` matches any existing group);
 	// otherwise 412 and nothing changes. A missing group is still 404. When
@@ -560,12 +916,13 @@ type ListMembersParams struct {
 
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from. Cursors are authenticated
-	// (HMAC) and bound to the organization, `sort` and `q` they were issued
-	// for: an edited, forged or foreign cursor is 400. The signing key is
-	// server configuration (`--cursor-key`, shared by every replica of a
-	// deployment); a cursor issued under another key, for example before a
-	// key rotation, is 400 too: start again from the first page.
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -575,6 +932,26 @@ type ChangeMembersParams struct {
 	// (a create or a members change) safe to retry for 24 hours. Keys are
 	// scoped to the organization.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListReferencesParams defines parameters for ListReferences.
+type ListReferencesParams struct {
+	// Page Zero-based page index for offset paging.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size The number of items (groups or members) per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
+	// that one, in constant time at any depth. Must be sent with the same
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListUserGroupsParams defines parameters for ListUserGroups.
@@ -598,16 +975,24 @@ type ListUserGroupsParams struct {
 	// literal: `%`, `_` and `\` are ordinary characters.
 	Q *Query `form:"q,omitempty" json:"q,omitempty"`
 
+	// Status Only groups with this lifecycle status: `ACTIVE` (the default),
+	// `ARCHIVED`, or `ALL` for both.
+	Status *Status `form:"status,omitempty" json:"status,omitempty"`
+
 	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
 	// that one, in constant time at any depth. Must be sent with the same
-	// `sort` and `q` as the page it came from. Cursors are authenticated
-	// (HMAC) and bound to the organization, `sort` and `q` they were issued
-	// for: an edited, forged or foreign cursor is 400. The signing key is
-	// server configuration (`--cursor-key`, shared by every replica of a
-	// deployment); a cursor issued under another key, for example before a
-	// key rotation, is 400 too: start again from the first page.
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// RestoreDeletedGroupJSONRequestBody defines body for RestoreDeletedGroup for application/json ContentType.
+type RestoreDeletedGroupJSONRequestBody = RestoreRequest
 
 // CreateGroupJSONRequestBody defines body for CreateGroup for application/json ContentType.
 type CreateGroupJSONRequestBody = GroupCreate
@@ -623,3 +1008,6 @@ type UpdateGroupApplicationMergePatchPlusJSONRequestBody = GroupPatch
 
 // ChangeMembersJSONRequestBody defines body for ChangeMembers for application/json ContentType.
 type ChangeMembersJSONRequestBody = MembersChange
+
+// PutReferenceJSONRequestBody defines body for PutReference for application/json ContentType.
+type PutReferenceJSONRequestBody = ReferenceInput
