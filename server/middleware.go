@@ -143,10 +143,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !isAPIPath(r.URL.Path) {
 			return next(c)
 		}
-		var org string
-		if s.cfg.Auth == nil {
-			org = DefaultOrg
-		} else {
+		p := anonymous
+		if s.cfg.Auth != nil {
 			// RFC 9110 11.4: the scheme is case-insensitive and one or more
 			// spaces separate it from the credentials.
 			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -155,12 +153,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return unauthorized()
 			}
 			var err error
-			org, err = s.cfg.Auth.Org(r.Context(), token)
+			p, err = s.cfg.Auth.Principal(r.Context(), token)
 			if err != nil {
 				return err
 			}
 		}
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), orgKey, org)))
+		ctx := context.WithValue(r.Context(), orgKey, p.Org)
+		c.SetRequest(r.WithContext(context.WithValue(ctx, principalKey{}, &p)))
+		if err := s.limitRate(c, p); err != nil {
+			return err
+		}
 		return next(c)
 	}
 }

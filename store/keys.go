@@ -472,6 +472,8 @@ type Credential struct {
 	Org        string
 	Scopes     []string
 	LastUsedAt *int64
+	// ExpiresAt is the key's expiry, nil for never.
+	ExpiresAt *int64
 	// ValidUntil is when the secret presented stops working (the key's
 	// expiry, or the end of a rotation's grace period), or nil for never.
 	ValidUntil *int64
@@ -523,7 +525,7 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (Credential, erro
 	}
 	k := r.key()
 	return Credential{KeyID: r.ID, Org: r.Org, Scopes: k.Scopes, LastUsedAt: r.LastUsedAt,
-		ValidUntil: validUntil, RateLimit: k.RateLimit}, nil
+		ExpiresAt: r.ExpiresAt, ValidUntil: validUntil, RateLimit: k.RateLimit}, nil
 }
 
 // TouchAPIKey records that the key was used at the current time.
