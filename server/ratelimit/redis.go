@@ -41,7 +41,8 @@ if tokens >= 1 then
   tokens = tokens - 1
   allowed = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+-- %.0f keeps every digit of the microseconds; tostring would round them.
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', string.format('%.0f', ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return {allowed, tostring(tokens)}
 `)
@@ -52,7 +53,7 @@ type RedisOptions struct {
 	URL string
 	// Prefix starts every bucket's key; default "groupsd:ratelimit:".
 	Prefix string
-	// Timeout bounds each round trip; default 50 ms. A slower Redis is
+	// Timeout bounds each round trip; default 100 ms. A slower Redis is
 	// treated as unreachable: requests must not wait on it.
 	Timeout time.Duration
 	// Retry is how long Redis is left alone after a failure, the Local
@@ -89,7 +90,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		opts.Prefix = "groupsd:ratelimit:"
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 50 * time.Millisecond
+		opts.Timeout = 100 * time.Millisecond
 	}
 	if opts.Retry <= 0 {
 		opts.Retry = time.Second
