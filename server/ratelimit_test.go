@@ -36,7 +36,7 @@ func TestRateLimitHeaders(t *testing.T) {
 			return resp.StatusCode, resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"), resp.Header.Get("Retry-After"), body
 		}
 		for i, want := range []struct {
-			status                     int
+			status                    int
 			policy, limit, retryAfter string
 		}{
 			{200, `"key";q=2;w=2`, `"key";r=1;t=1`, ""},
