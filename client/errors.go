@@ -20,6 +20,7 @@ import (
 var (
 	ErrValidation           = errors.New("groupsd: invalid request")                    // VALIDATION_ERROR, 400
 	ErrUnauthorized         = errors.New("groupsd: unauthorized")                       // UNAUTHORIZED, 401
+	ErrInsufficientScope    = errors.New("groupsd: the API key lacks a scope")          // INSUFFICIENT_SCOPE, 403
 	ErrNotFound             = errors.New("groupsd: not found")                          // NOT_FOUND, 404
 	ErrMethodNotAllowed     = errors.New("groupsd: method not allowed")                 // METHOD_NOT_ALLOWED, 405
 	ErrNotAcceptable        = errors.New("groupsd: not acceptable")                     // NOT_ACCEPTABLE, 406
@@ -36,7 +37,7 @@ var (
 	ErrPayloadTooLarge      = errors.New("groupsd: payload too large")                  // PAYLOAD_TOO_LARGE, 413
 	ErrUnsupportedMediaType = errors.New("groupsd: unsupported media type")             // UNSUPPORTED_MEDIA_TYPE, 415
 	ErrPreconditionRequired = errors.New("groupsd: precondition required")              // PRECONDITION_REQUIRED, 428
-	ErrRateLimited          = errors.New("groupsd: rate limited")                       // 429 (any code)
+	ErrRateLimited          = errors.New("groupsd: rate limited")                       // RATE_LIMITED, 429
 	ErrInternal             = errors.New("groupsd: internal server error")              // INTERNAL, 500
 	ErrUnavailable          = errors.New("groupsd: service unavailable")                // SERVICE_UNAVAILABLE, 503
 )
@@ -46,6 +47,8 @@ var (
 var byCode = map[api.ProblemCode]error{
 	api.VALIDATIONERROR:      ErrValidation,
 	api.UNAUTHORIZED:         ErrUnauthorized,
+	api.INSUFFICIENTSCOPE:    ErrInsufficientScope,
+	api.RATELIMITED:          ErrRateLimited,
 	api.NOTFOUND:             ErrNotFound,
 	api.METHODNOTALLOWED:     ErrMethodNotAllowed,
 	api.NOTACCEPTABLE:        ErrNotAcceptable,
@@ -71,6 +74,7 @@ var byCode = map[api.ProblemCode]error{
 var byStatus = map[int]error{
 	http.StatusBadRequest:            ErrValidation,
 	http.StatusUnauthorized:          ErrUnauthorized,
+	http.StatusForbidden:             ErrInsufficientScope,
 	http.StatusNotFound:              ErrNotFound,
 	http.StatusMethodNotAllowed:      ErrMethodNotAllowed,
 	http.StatusNotAcceptable:         ErrNotAcceptable,

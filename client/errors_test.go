@@ -17,7 +17,7 @@ import (
 )
 
 var sentinels = []error{
-	client.ErrValidation, client.ErrUnauthorized, client.ErrNotFound, client.ErrMethodNotAllowed,
+	client.ErrValidation, client.ErrUnauthorized, client.ErrInsufficientScope, client.ErrNotFound, client.ErrMethodNotAllowed,
 	client.ErrNotAcceptable, client.ErrNameTaken, client.ErrIdempotencyInFlight, client.ErrIdempotencyKeyReused,
 	client.ErrPreconditionFailed, client.ErrPayloadTooLarge, client.ErrUnsupportedMediaType,
 	client.ErrPreconditionRequired, client.ErrRateLimited, client.ErrInternal, client.ErrUnavailable,
@@ -33,6 +33,8 @@ var byCode = []struct {
 }{
 	{"VALIDATION_ERROR", 400, client.ErrValidation},
 	{"UNAUTHORIZED", 401, client.ErrUnauthorized},
+	{"INSUFFICIENT_SCOPE", 403, client.ErrInsufficientScope},
+	{"RATE_LIMITED", 429, client.ErrRateLimited},
 	{"NOT_FOUND", 404, client.ErrNotFound},
 	{"METHOD_NOT_ALLOWED", 405, client.ErrMethodNotAllowed},
 	{"NOT_ACCEPTABLE", 406, client.ErrNotAcceptable},

@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/groupsd/groupsd/apitime"
+	"github.com/groupsd/groupsd/gen/api"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -16,20 +20,54 @@ const DefaultOrg = "default"
 
 // KeyStore is what authentication needs from the store.
 type KeyStore interface {
-	// Authenticate returns the credential of a valid, unrevoked key, or
+	// Authenticate returns the credential of a valid, unrevoked key,
+	// *store.ExpiredError for a genuine key past its expiry, or
 	// store.ErrNotFound for any other key.
 	Authenticate(ctx context.Context, secret string) (store.Credential, error)
 	// TouchAPIKey records a use of key id.
 	TouchAPIKey(ctx context.Context, id string) error
 }
 
-// Authenticator resolves API keys to organizations. It caches answers for
-// at most CacheTTL, which bounds how long a revoked key keeps working, and
-// records last use at most once per TouchEvery per key.
+// Principal is the authenticated caller: a key of an organization and what
+// it may do.
+type Principal struct {
+	Org   string
+	KeyID string // "" under --auth=none
+	// Scopes are canonical (store.CanonicalScopes).
+	Scopes []string
+	// ExpiresAt is the key's expiry (Unix ms), nil for never.
+	ExpiresAt *int64
+	// RateLimit is the key's override of the default limit, or nil.
+	RateLimit *store.RateLimit
+}
+
+// Has reports whether the principal holds scope.
+func (p Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+type principalKey struct{}
+
+// PrincipalFrom returns the authenticated caller carried by ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	if !ok {
+		return Principal{}, false
+	}
+	return *p, true
+}
+
+// anonymous is the caller of every request under --auth=none: it may do
+// everything in DefaultOrg.
+var anonymous = Principal{Org: DefaultOrg, Scopes: store.Scopes}
+
+// Authenticator resolves API keys to principals. It caches answers for at
+// most CacheTTL (and never past the secret's expiry), which bounds how long
+// a deleted key keeps working on any replica, and records last use at most
+// once per TouchEvery per key.
 type Authenticator struct {
-	keys       KeyStore
-	log        *slog.Logger
-	now        func() time.Time
+	keys KeyStore
+	log  *slog.Logger
+	// Now is the clock; tests inject the store's.
+	Now        func() time.Time
 	CacheTTL   time.Duration
 	TouchEvery time.Duration
 
@@ -39,8 +77,8 @@ type Authenticator struct {
 }
 
 type authEntry struct {
-	org     string
-	ok      bool
+	p       Principal
+	err     error // the 401 to repeat, when not nil
 	expires time.Time
 }
 
@@ -49,35 +87,52 @@ func NewAuthenticator(keys KeyStore, log *slog.Logger) *Authenticator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Authenticator{keys: keys, log: log, now: time.Now, CacheTTL: 500 * time.Millisecond,
+	return &Authenticator{keys: keys, log: log, Now: time.Now, CacheTTL: 500 * time.Millisecond,
 		TouchEvery: time.Minute, cache: map[[32]byte]authEntry{}, touched: map[string]time.Time{}}
 }
 
-// Org returns the organization of token, or the 401 error for any invalid
-// token (never saying why), or a 503 when the key store is unavailable.
+// Org returns the organization of token; see Principal.
 func (a *Authenticator) Org(ctx context.Context, token string) (string, error) {
+	p, err := a.Principal(ctx, token)
+	return p.Org, err
+}
+
+// Principal returns the caller that token authenticates, or the 401 error
+// for any invalid token (never saying why, except to the holder of a
+// genuine expired key), or a 503 when the key store is unavailable.
+func (a *Authenticator) Principal(ctx context.Context, token string) (Principal, error) {
 	h := sha256.Sum256([]byte(token))
-	now := a.now()
+	now := a.Now()
 	a.mu.Lock()
 	e, hit := a.cache[h]
 	a.mu.Unlock()
 	if hit && now.Before(e.expires) {
-		if !e.ok {
-			return "", unauthorized()
-		}
-		return e.org, nil
+		return e.p, e.err
 	}
 	cred, err := a.keys.Authenticate(ctx, token)
+	var ee *store.ExpiredError
 	switch {
+	case errors.As(err, &ee):
+		ae := expiredKey(ee.At)
+		a.put(h, authEntry{err: ae, expires: now.Add(a.CacheTTL)})
+		return Principal{}, ae
 	case errors.Is(err, store.ErrNotFound):
-		a.put(h, authEntry{expires: now.Add(a.CacheTTL)})
-		return "", unauthorized()
+		ae := unauthorized()
+		a.put(h, authEntry{err: ae, expires: now.Add(a.CacheTTL)})
+		return Principal{}, ae
 	case err != nil:
-		return "", err
+		return Principal{}, err
 	}
-	a.put(h, authEntry{org: cred.Org, ok: true, expires: now.Add(a.CacheTTL)})
-	a.touch(cred, now)
-	return cred.Org, nil
+	p := Principal{Org: cred.Org, KeyID: cred.KeyID, Scopes: cred.Scopes, ExpiresAt: cred.ExpiresAt, RateLimit: cred.RateLimit}
+	expires := now.Add(a.CacheTTL)
+	if cred.ValidUntil != nil {
+		if until := time.UnixMilli(*cred.ValidUntil); until.Before(expires) {
+			expires = until
+		}
+	}
+	a.put(h, authEntry{p: p, expires: expires})
+	a.touch(ctx, cred, now)
+	return p, nil
 }
 
 func (a *Authenticator) put(h [32]byte, e authEntry) {
@@ -89,8 +144,12 @@ func (a *Authenticator) put(h [32]byte, e authEntry) {
 	a.cache[h] = e
 }
 
-// touch updates last_used_at in the background, at most once per TouchEvery.
-func (a *Authenticator) touch(cred store.Credential, now time.Time) {
+// touch updates last_used_at at most once per TouchEvery per key and
+// replica. It writes before the request goes on, so a key's first use
+// (or its first after a quiet minute) shows at once, and costs one write a
+// minute per key, never one per request. A failed write is logged and
+// does not fail the request.
+func (a *Authenticator) touch(ctx context.Context, cred store.Credential, now time.Time) {
 	if cred.LastUsedAt != nil && now.Sub(time.UnixMilli(*cred.LastUsedAt)) < a.TouchEvery {
 		return
 	}
@@ -102,11 +161,24 @@ func (a *Authenticator) touch(cred store.Credential, now time.Time) {
 	}
 	a.touched[cred.KeyID] = now
 	a.mu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := a.keys.TouchAPIKey(ctx, cred.KeyID); err != nil {
-			a.log.Warn("recording API key use failed", slog.String("key_id", cred.KeyID), slog.String("error", err.Error()))
-		}
-	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := a.keys.TouchAPIKey(ctx, cred.KeyID); err != nil {
+		a.log.Warn("recording API key use failed", slog.String("key_id", cred.KeyID), slog.String("error", err.Error()))
+	}
+}
+
+// expiredKey is the 401 of a genuine key past its expiry: only its holder
+// can get it, so saying why helps without telling anyone else anything.
+func expiredKey(at int64) *apiError {
+	ae := unauthorized()
+	ae.detail = "the API key expired at " + apitime.FromUnixMilli(at).String() + "; use another key"
+	ae.headers = map[string]string{"WWW-Authenticate": `Bearer realm="groupsd", error="invalid_token", error_description="the key expired"`}
+	return ae
+}
+
+// insufficientScope is the 403 of a key that lacks scope (RFC 6750 3.1).
+func insufficientScope(scope, detail string) *apiError {
+	return &apiError{status: http.StatusForbidden, code: api.INSUFFICIENTSCOPE, detail: detail,
+		headers: map[string]string{"WWW-Authenticate": `Bearer realm="groupsd", error="insufficient_scope", scope="` + scope + `"`}}
 }

@@ -145,10 +145,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !isAPIPath(r.URL.Path) {
 			return next(c)
 		}
-		var org string
-		if s.cfg.Auth == nil {
-			org = DefaultOrg
-		} else {
+		p := anonymous
+		if s.cfg.Auth != nil {
 			// Two credentials are ambiguous: a proxy reading the last one
 			// would disagree with us about who is calling.
 			if len(r.Header.Values("Authorization")) > 1 {
@@ -163,12 +161,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return unauthorized()
 			}
 			var err error
-			org, err = s.cfg.Auth.Org(r.Context(), token)
+			p, err = s.cfg.Auth.Principal(r.Context(), token)
 			if err != nil {
 				return err
 			}
 		}
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), orgKey, org)))
+		ctx := context.WithValue(r.Context(), orgKey, p.Org)
+		c.SetRequest(r.WithContext(context.WithValue(ctx, principalKey{}, &p)))
+		if err := s.limitRate(c, p); err != nil {
+			return err
+		}
 		return next(c)
 	}
 }

@@ -151,9 +151,14 @@ func toProblem(err error) *apiError {
 // storeFields locates the store's input fields (store.InvalidError.Field)
 // in a request, for the problem's errors array.
 var storeFields = map[string]api.ProblemFieldError{
-	"cursor": {Parameter: ptr("cursor")},
-	"status": {Parameter: ptr("status")},
-	"name":   {Pointer: ptr("/name")},
+	"cursor":              {Parameter: ptr("cursor")},
+	"status":              {Parameter: ptr("status")},
+	"name":                {Pointer: ptr("/name")},
+	"scopes":              {Pointer: ptr("/scopes")},
+	"expiresAt":           {Pointer: ptr("/expiresAt")},
+	"gracePeriod":         {Pointer: ptr("/gracePeriod")},
+	"rateLimit.perSecond": {Pointer: ptr("/rateLimit/perSecond")},
+	"rateLimit.burst":     {Pointer: ptr("/rateLimit/burst")},
 }
 
 func fromEchoError(he *echo.HTTPError) *apiError {

@@ -26,6 +26,7 @@ import (
 	"github.com/groupsd/groupsd"
 	"github.com/groupsd/groupsd/gen"
 	"github.com/groupsd/groupsd/gen/api"
+	"github.com/groupsd/groupsd/server/ratelimit"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -77,6 +78,17 @@ type Config struct {
 	Observe func(method, route string, status int, d time.Duration)
 	// Mount, when set, registers extra public routes (docs, metrics).
 	Mount func(e *echo.Echo)
+	// Keys manages API keys over HTTP; nil means Store when it can.
+	Keys KeyAdmin
+	// MaxKeyLifetime caps the expiry of keys created over HTTP; 0 = no cap.
+	MaxKeyLifetime time.Duration
+	// RateLimit is the limit of a key without its own; PerSecond 0 turns
+	// rate limiting off (overrides included).
+	RateLimit ratelimit.Limit
+	// Limiter holds the buckets; nil means an in-process one.
+	Limiter ratelimit.Limiter
+	// Now is the clock of key expiry checks; time.Now when nil.
+	Now func() time.Time
 }
 
 // Server implements gen.StrictServerInterface.
@@ -86,6 +98,8 @@ type Server struct {
 	members  MemberStore
 	refs     ReferenceStore
 	trash    TrashStore
+	keys     KeyAdmin
+	limiter  ratelimit.Limiter
 	log      *slog.Logger
 	draining atomic.Bool
 }
@@ -111,14 +125,26 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 		return nil, nil, err
 	}
 
-	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, refs: cfg.Store, trash: cfg.Store, log: cfg.Logger}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, refs: cfg.Store, trash: cfg.Store, keys: cfg.Keys, log: cfg.Logger}
+	if s.keys == nil {
+		s.keys, _ = cfg.Store.(KeyAdmin)
+	}
+	if cfg.RateLimit.PerSecond > 0 {
+		s.limiter = cfg.Limiter
+		if s.limiter == nil {
+			s.limiter = ratelimit.NewLocal(nil)
+		}
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Pre(headAsGet)
 	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, cachePolicy, s.authenticate, limitBody)
 
-	mw := operationMiddlewares(vspec)
+	mw := withScopes(vspec, operationMiddlewares(vspec))
 	strict := gen.NewStrictHandler(s, nil)
 	for _, base := range []string{"/api", ""} {
 		gen.RegisterHandlersWithOptions(e, strict, gen.RegisterHandlersOptions{BaseURL: base, OperationMiddlewares: mw})

@@ -238,3 +238,20 @@ func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+// ErrExpired: the API key is genuine but past its expiry. *ExpiredError
+// matches it.
+var ErrExpired = errors.New("API key expired")
+
+// ExpiredError says that key ID expired at At (Unix milliseconds). The
+// store returns it only to a caller that presented the key's secret, so it
+// tells nothing to anyone else. It matches ErrExpired.
+type ExpiredError struct {
+	ID string
+	At int64
+}
+
+func (e *ExpiredError) Error() string { return "API key " + e.ID + " expired" }
+
+// Is makes errors.Is(err, ErrExpired) hold.
+func (e *ExpiredError) Is(target error) bool { return target == ErrExpired }

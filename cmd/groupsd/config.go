@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -43,7 +44,19 @@ type Config struct {
 	// purged of groups past their retention.
 	TrashRetention time.Duration
 	PurgeInterval  time.Duration
+	// RateLimit (requests per second; 0 turns limiting off) and RateBurst
+	// are every key's default token bucket; RateLimitStore, a redis:// URL,
+	// shares the buckets among replicas ("" keeps them in process).
+	RateLimit      float64
+	RateBurst      int
+	RateLimitStore string
+	// MaxKeyLifetime caps the expiry of keys created over HTTP (0 = no cap).
+	MaxKeyLifetime time.Duration
 }
+
+// DefaultMaxKeyLifetime is the longest a key may live: 360 days, as on the
+// platform this API comes from.
+const DefaultMaxKeyLifetime = 360 * 24 * time.Hour
 
 // DefaultConfig returns the defaults documented in the README.
 func DefaultConfig() Config {
@@ -67,6 +80,9 @@ func DefaultConfig() Config {
 		MaxGroupsPerUser:   store.DefaultMaxGroupsPerUser,
 		TrashRetention:     store.DefaultTrashRetention,
 		PurgeInterval:      time.Minute,
+		RateLimit:          server.DefaultRateLimit.PerSecond,
+		RateBurst:          server.DefaultRateLimit.Burst,
+		MaxKeyLifetime:     DefaultMaxKeyLifetime,
 	}
 }
 
@@ -97,6 +113,10 @@ func (c *Config) register(f *flags) {
 	dur(&c.PurgeInterval, "purge-interval", "how often groups past their trash retention are purged")
 	str(&c.CursorKey, "cursor-key", "secret (at least 32 characters) that authenticates page cursors; by default a key kept in the database, which every replica shares (set this only to manage the key yourself, the same on every replica)")
 	f.Int(&c.MaxGroupsPerUser, "max-groups-per-user", "most groups a user may belong to (a write past it is 422 GROUP_LIMIT_EXCEEDED)", env("max-groups-per-user"))
+	f.Float(&c.RateLimit, "rate-limit", "requests per second each API key may send, sustained (0 turns rate limiting off); a key's own limit overrides it", env("rate-limit"))
+	f.Int(&c.RateBurst, "rate-burst", "requests each API key may send at once after a quiet period", env("rate-burst"))
+	str(&c.RateLimitStore, "rate-limit-store", "redis://HOST:PORT[/DB] to share rate limits among replicas; empty keeps them per process (N replicas allow N times the limit)")
+	f.Days(&c.MaxKeyLifetime, "max-key-lifetime", "longest lifetime of a key created over HTTP, such as 360d (0 = keys may never expire)", env("max-key-lifetime"))
 }
 
 // ParseConfig returns the serve configuration: DefaultConfig, overridden by
@@ -140,6 +160,18 @@ func (c Config) validate() error {
 	}
 	if c.MaxGroupsPerUser < 1 {
 		return usageError{fmt.Sprintf("--max-groups-per-user %d (env GROUPS_MAX_GROUPS_PER_USER): must be at least 1, for example 1000", c.MaxGroupsPerUser)}
+	}
+	if c.RateLimit < 0 || c.RateLimit > store.MaxRateLimit {
+		return usageError{fmt.Sprintf("--rate-limit %g (env GROUPS_RATE_LIMIT): must be between 0 (off) and %d requests per second", c.RateLimit, store.MaxRateLimit)}
+	}
+	if c.RateBurst < 1 || c.RateBurst > store.MaxRateLimit {
+		return usageError{fmt.Sprintf("--rate-burst %d (env GROUPS_RATE_BURST): must be between 1 and %d, for example 200", c.RateBurst, store.MaxRateLimit)}
+	}
+	if c.RateLimitStore != "" && !strings.HasPrefix(c.RateLimitStore, "redis://") && !strings.HasPrefix(c.RateLimitStore, "rediss://") {
+		return usageError{fmt.Sprintf("--rate-limit-store %q (env GROUPS_RATE_LIMIT_STORE): want redis://HOST:PORT or empty", c.RateLimitStore)}
+	}
+	if c.MaxKeyLifetime < 0 {
+		return usageError{"--max-key-lifetime (env GROUPS_MAX_KEY_LIFETIME): must not be negative"}
 	}
 	if _, _, err := store.ParseURL(c.Database); err != nil {
 		return usageError{fmt.Sprintf("--database: %v", err)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -305,3 +306,55 @@ func (c *choiceValue) String() string {
 	return *c.p
 }
 func (c *choiceValue) kind() string { return "string" }
+
+// Float defines a flag holding a number such as 2.5.
+func (f *flags) Float(p *float64, name, usage string, env ...string) {
+	f.define((*floatValue)(p), name, usage, env...)
+}
+
+type floatValue float64
+
+func (n *floatValue) Set(v string) error {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return errors.New("want a number, such as 100 or 2.5")
+	}
+	*n = floatValue(x)
+	return nil
+}
+func (n *floatValue) String() string { return strconv.FormatFloat(float64(*n), 'g', -1, 64) }
+func (n *floatValue) kind() string   { return "number" }
+
+// Days defines a flag holding a long duration written in days ("90d") or
+// as a Go duration ("36h").
+func (f *flags) Days(p *time.Duration, name, usage string, env ...string) {
+	f.define((*daysValue)(p), name, usage, env...)
+}
+
+type daysValue time.Duration
+
+func (d *daysValue) Set(v string) error {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*366 {
+			return errors.New(`want a number of days such as "90d", or a duration such as "36h"`)
+		}
+		*d = daysValue(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	x, err := time.ParseDuration(v)
+	if err != nil || x < 0 {
+		return errors.New(`want a number of days such as "90d", or a duration such as "36h"`)
+	}
+	*d = daysValue(x)
+	return nil
+}
+
+func (d *daysValue) String() string {
+	x := time.Duration(*d)
+	if x%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(x/(24*time.Hour)), 10) + "d"
+	}
+	return x.String()
+}
+func (d *daysValue) kind() string { return "days" }

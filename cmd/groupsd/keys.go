@@ -5,17 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/store"
 )
 
 const keysUsage = `Usage:
-  groupsd keys create --org ORG [--name LABEL]   create a key; prints its secret, once, on stdout
-  groupsd keys list [--org ORG]                  list keys: id, organization, label, dates (never secrets)
+  groupsd keys create --org ORG [--scopes S,S] [--expires-in 90d] [--name LABEL]
+                                                 create a key; prints its secret, once, on stdout
+  groupsd keys list [--org ORG]                  list keys: id, organization, label, scopes, dates (never secrets)
+  groupsd keys rotate ID [--grace 24h]           give a key a new secret (printed on stdout); the old one works for --grace
   groupsd keys revoke ID_OR_SECRET               revoke a key, by its id or by the secret itself
 
+Scopes: groups:read, groups:write, webhooks:manage, keys:manage (default groups:read,groups:write).
 Each takes --database (or GROUPS_DATABASE_URL); run "groupsd keys COMMAND -h" for its flags.
 `
 
@@ -23,7 +29,7 @@ Each takes --database (or GROUPS_DATABASE_URL); run "groupsd keys COMMAND -h" fo
 // key's organization and label are always given explicitly.
 func keys(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"usage: groupsd keys create --org ORG [--name LABEL] | list [--org ORG] | revoke ID_OR_SECRET (see groupsd keys --help)"}
+		return usageError{"usage: groupsd keys create --org ORG [--scopes S,S] [--expires-in 90d] [--name LABEL] | list [--org ORG] | rotate ID | revoke ID_OR_SECRET (see groupsd keys --help)"}
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -39,10 +45,19 @@ func keys(ctx context.Context, args []string, lookupEnv func(string) (string, bo
 	}
 	switch sub {
 	case "create":
-		var org, name string
+		var org, name, scopes string
+		var rateLimit float64
+		var rateBurst int
+		expiresIn, maxLifetime := time.Duration(0), DefaultMaxKeyLifetime
+		scopes = strings.Join(store.DefaultScopes, ",")
 		fs := newKeyFlags("", "Creates an API key for an organization and prints its secret, once, on stdout.")
 		fs.String(&org, "org", "organization slug the key belongs to (required)")
 		fs.String(&name, "name", "a label for the key")
+		fs.String(&scopes, "scopes", "comma-separated scopes: "+strings.Join(store.Scopes, ", "))
+		fs.Days(&expiresIn, "expires-in", "lifetime of the key, such as 90d (0 = --max-key-lifetime, or never when that is 0)")
+		fs.Days(&maxLifetime, "max-key-lifetime", "longest lifetime allowed, such as 360d (0 = no limit)")
+		fs.Float(&rateLimit, "rate-limit", "this key's own rate limit in requests per second (0 = the server's default)")
+		fs.Int(&rateBurst, "rate-burst", "this key's own burst, with --rate-limit")
 		if err := fs.parse(args, lookupEnv); err != nil {
 			return err
 		}
@@ -52,16 +67,38 @@ func keys(ctx context.Context, args []string, lookupEnv func(string) (string, bo
 		if !store.ValidOrg(org) {
 			return usageError{fmt.Sprintf("keys create: organization %q must be a slug: lowercase letters, digits and '-', 1 to 63 characters, not starting with '-'", org)}
 		}
+		in := store.NewAPIKey{Org: org, Label: name}
+		var err error
+		if in.Scopes, err = store.CanonicalScopes(strings.Split(scopes, ",")); err != nil {
+			return usageError{fmt.Sprintf("keys create: --scopes %q: %v", scopes, err)}
+		}
+		switch {
+		case maxLifetime > 0 && expiresIn > maxLifetime:
+			return usageError{fmt.Sprintf("keys create: --expires-in %s is longer than --max-key-lifetime %s", (*daysValue)(&expiresIn), (*daysValue)(&maxLifetime))}
+		case expiresIn == 0:
+			expiresIn = maxLifetime
+		}
+		if expiresIn > 0 {
+			in.ExpiresAt = ptrTo(time.Now().Add(expiresIn).UnixMilli())
+		}
+		if rateLimit != 0 || rateBurst != 0 {
+			in.RateLimit = &store.RateLimit{PerSecond: rateLimit, Burst: rateBurst}
+		}
 		db, err := store.Open(ctx, database, store.Options{})
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		k, secret, err := db.CreateAPIKey(ctx, org, name)
+		k, secret, err := db.CreateKey(ctx, in)
+		var ie *store.InvalidError
+		if errors.As(err, &ie) {
+			return usageError{"keys create: " + ie.Error()}
+		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "created key %s for organization %s; the secret below is shown only once\n", k.ID, k.Org)
+		fmt.Fprintf(stderr, "created key %s for organization %s with scopes %s, expiring %s; the secret below is shown only once\n",
+			k.ID, k.Org, strings.Join(k.Scopes, ","), stamp(k.ExpiresAt))
 		fmt.Fprintln(stdout, secret)
 		return nil
 	case "list":
@@ -81,11 +118,48 @@ func keys(ctx context.Context, args []string, lookupEnv func(string) (string, bo
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tORG\tLABEL\tCREATED\tLAST USED\tREVOKED")
+		fmt.Fprintln(tw, "ID\tORG\tLABEL\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tREVOKED")
 		for _, k := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Org, k.Label, stamp(&k.CreatedAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Org, k.Label, strings.Join(k.Scopes, ","),
+				stamp(&k.CreatedAt), stamp(k.ExpiresAt), stamp(k.LastUsedAt), stamp(k.RevokedAt))
 		}
 		return tw.Flush()
+	case "rotate":
+		grace := server.DefaultRotationGrace
+		fs := newKeyFlags(" ID", "Gives an API key a new secret and prints it, once, on stdout; the old secret keeps working for --grace.")
+		fs.Duration(&grace, "grace", "how long the old secret keeps working (at most 168h)")
+		if err := fs.parse(args, lookupEnv); err != nil {
+			return err
+		}
+		if fs.fs.NArg() != 1 {
+			return usageError{"usage: groupsd keys rotate ID [--grace 24h]"}
+		}
+		db, err := store.Open(ctx, database, store.Options{})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		list, err := db.ListAPIKeys(ctx, "")
+		if err != nil {
+			return err
+		}
+		id := fs.fs.Arg(0)
+		i := slices.IndexFunc(list, func(k store.APIKey) bool { return k.ID == id && k.RevokedAt == nil })
+		if i < 0 {
+			return fmt.Errorf("keys rotate: no such key")
+		}
+		k, secret, err := db.RotateAPIKey(ctx, list[i].Org, id, grace)
+		var ie *store.InvalidError
+		if errors.As(err, &ie) {
+			return usageError{"keys rotate: --grace: " + ie.Reason}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "rotated key %s of organization %s; the old secret works until %s; the new secret below is shown only once\n",
+			k.ID, k.Org, stamp(k.PreviousExpiresAt))
+		fmt.Fprintln(stdout, secret)
+		return nil
 	case "revoke":
 		fs := newKeyFlags(" ID_OR_SECRET", "Revokes an API key, named by its id or by the secret itself; servers refuse it from then on.")
 		if err := fs.parse(args, lookupEnv); err != nil {
@@ -109,8 +183,10 @@ func keys(ctx context.Context, args []string, lookupEnv func(string) (string, bo
 		fmt.Fprintf(stderr, "revoked key %s of organization %s\n", k.ID, k.Org)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown keys command %q (want create, list or revoke; see groupsd keys --help)", sub)}
+	return usageError{fmt.Sprintf("unknown keys command %q (want create, list, rotate or revoke; see groupsd keys --help)", sub)}
 }
+
+func ptrTo[T any](v T) *T { return &v }
 
 func stamp(ms *int64) string {
 	if ms == nil {

@@ -45,6 +45,32 @@ func TestKeysCLI(t *testing.T) {
 			t.Fatalf("--org globex lists acme's key:\n%s", out)
 		}
 	})
+	t.Run("ScopesExpiryAndRotation", func(t *testing.T) {
+		out, _, err := groupsdCmd(t, "keys", "create", "--org", "acme", "--scopes", "keys:manage,groups:read", "--expires-in", "90d", "--name", "report", "--database", database)
+		if lines := strings.Split(strings.TrimRight(out, "\n"), "\n"); err != nil || len(lines) != 1 || !keyFormat.MatchString(lines[0]) {
+			t.Fatalf("stdout must be exactly the key, got %q (%v)", out, err)
+		}
+		rid := strings.Split(strings.TrimSpace(out), "_")[1]
+		list, _, _ := groupsdCmd(t, "keys", "list", "--org", "acme", "--database", database)
+		var row string
+		for _, line := range strings.Split(list, "\n") {
+			if strings.HasPrefix(line, rid) {
+				row = line
+			}
+		}
+		in90 := time.Now().Add(90 * 24 * time.Hour).UTC().Format("2006-01-02")
+		if !strings.Contains(row, "groups:read,keys:manage") || !strings.Contains(row, in90) {
+			t.Fatalf("list row %q lacks the scopes or an expiry on %s:\n%s", row, in90, list)
+		}
+		rotated, errOut, err := groupsdCmd(t, "keys", "rotate", rid, "--grace", "1h", "--database", database)
+		if err != nil || !keyFormat.MatchString(strings.TrimSpace(rotated)) || !strings.HasPrefix(strings.TrimSpace(rotated), "gk_"+rid+"_") ||
+			strings.TrimSpace(rotated) == strings.TrimSpace(out) {
+			t.Fatalf("rotate: %q %v %s", rotated, err, errOut)
+		}
+		if _, errOut, err := groupsdCmd(t, "keys", "revoke", rid, "--database", database); err != nil {
+			t.Fatalf("revoke: %v %s", err, errOut)
+		}
+	})
 	t.Run("RejectsBadInput", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"keys", "create", "--database", database},
@@ -52,6 +78,12 @@ func TestKeysCLI(t *testing.T) {
 			{"keys", "revoke", "--database", database},
 			{"keys", "revoke", "ffffffffffff", "--database", database},
 			{"keys", "frobnicate"},
+			{"keys", "create", "--org", "acme", "--scopes", "groups:admin", "--database", database},
+			{"keys", "create", "--org", "acme", "--scopes", "", "--database", database},
+			{"keys", "create", "--org", "acme", "--expires-in", "361d", "--database", database},
+			{"keys", "create", "--org", "acme", "--expires-in", "soon", "--database", database},
+			{"keys", "rotate", "ffffffffffff", "--database", database},
+			{"keys", "rotate", id, "--grace", "200h", "--database", database},
 		} {
 			out, errOut, err := groupsdCmd(t, args...)
 			if err == nil || out != "" || errOut == "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/server/docs"
 	"github.com/groupsd/groupsd/server/metrics"
+	"github.com/groupsd/groupsd/server/ratelimit"
 	"github.com/groupsd/groupsd/store"
 )
 
@@ -62,6 +63,7 @@ type Main struct {
 
 	log           *slog.Logger
 	closeDB       func() error
+	closeLimiter  func() error // the shared rate limit store's connections, if any
 	srv           *server.Server
 	hs            *http.Server
 	ln            net.Listener
@@ -144,6 +146,30 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			docs.Register(e, "/openapi.json")
 		},
 	}
+	if cfg.RateLimit > 0 {
+		scfg.RateLimit = ratelimit.Limit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst}
+		if cfg.RateLimitStore != "" {
+			rl, rerr := ratelimit.NewRedis(ratelimit.RedisOptions{URL: cfg.RateLimitStore, Log: log, OnError: met.RateLimitStoreErrors()})
+			if rerr != nil {
+				return usageError{fmt.Sprintf("--rate-limit-store: %v", rerr)}
+			}
+			m.closeLimiter = rl.Close
+			defer func() {
+				if err != nil {
+					rl.Close()
+				}
+			}()
+			// A Redis that is down at start is no reason not to serve: the
+			// limiter fails open until it answers.
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if perr := rl.Ping(pctx); perr != nil {
+				log.Warn("rate limit store unreachable at start: limiting per replica until it answers (fail open)", slog.String("error", perr.Error()))
+			}
+			cancel()
+			scfg.Limiter = rl
+		}
+	}
+	scfg.MaxKeyLifetime = cfg.MaxKeyLifetime
 	if cfg.Auth == "keys" {
 		scfg.Auth = server.NewAuthenticator(db, log)
 	} else {
@@ -242,6 +268,9 @@ func (m *Main) shutdown() error {
 	}
 	m.stopBG()
 	<-m.purged
+	if m.closeLimiter != nil {
+		_ = m.closeLimiter()
+	}
 	if err := m.closeDB(); err != nil {
 		log.Error("closing the database", slog.String("error", err.Error()))
 		return errors.Join(derr, fmt.Errorf("closing the database: %w", err))

@@ -51,6 +51,7 @@ const (
 	GROUPLIMITEXCEEDED   ProblemCode = "GROUP_LIMIT_EXCEEDED"
 	IDEMPOTENCYINFLIGHT  ProblemCode = "IDEMPOTENCY_IN_FLIGHT"
 	IDEMPOTENCYKEYREUSED ProblemCode = "IDEMPOTENCY_KEY_REUSED"
+	INSUFFICIENTSCOPE    ProblemCode = "INSUFFICIENT_SCOPE"
 	INTERNAL             ProblemCode = "INTERNAL"
 	MEMBERLIMITEXCEEDED  ProblemCode = "MEMBER_LIMIT_EXCEEDED"
 	MEMBERNOTFOUND       ProblemCode = "MEMBER_NOT_FOUND"
@@ -61,6 +62,7 @@ const (
 	PAYLOADTOOLARGE      ProblemCode = "PAYLOAD_TOO_LARGE"
 	PRECONDITIONFAILED   ProblemCode = "PRECONDITION_FAILED"
 	PRECONDITIONREQUIRED ProblemCode = "PRECONDITION_REQUIRED"
+	RATELIMITED          ProblemCode = "RATE_LIMITED"
 	REFERENCENOTFOUND    ProblemCode = "REFERENCE_NOT_FOUND"
 	SERVICEUNAVAILABLE   ProblemCode = "SERVICE_UNAVAILABLE"
 	UNAUTHORIZED         ProblemCode = "UNAUTHORIZED"
@@ -80,6 +82,8 @@ func (e ProblemCode) Valid() bool {
 	case IDEMPOTENCYINFLIGHT:
 		return true
 	case IDEMPOTENCYKEYREUSED:
+		return true
+	case INSUFFICIENTSCOPE:
 		return true
 	case INTERNAL:
 		return true
@@ -101,6 +105,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case PRECONDITIONREQUIRED:
 		return true
+	case RATELIMITED:
+		return true
 	case REFERENCENOTFOUND:
 		return true
 	case SERVICEUNAVAILABLE:
@@ -110,6 +116,30 @@ func (e ProblemCode) Valid() bool {
 	case UNSUPPORTEDMEDIATYPE:
 		return true
 	case VALIDATIONERROR:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Scope.
+const (
+	GroupsRead     Scope = "groups:read"
+	GroupsWrite    Scope = "groups:write"
+	KeysManage     Scope = "keys:manage"
+	WebhooksManage Scope = "webhooks:manage"
+)
+
+// Valid indicates whether the value is a known member of the Scope enum.
+func (e Scope) Valid() bool {
+	switch e {
+	case GroupsRead:
+		return true
+	case GroupsWrite:
+		return true
+	case KeysManage:
+		return true
+	case WebhooksManage:
 		return true
 	default:
 		return false
@@ -135,6 +165,191 @@ func (e StatusFilter) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ApiKey An API key's metadata. The secret is never shown again after creation or rotation.
+//
+// Example: {"createdAt":"2026-11-26T09:15:02.120Z","expiresAt":"2027-11-21T09:15:02.120Z","id":"3f9a0c1d2e4b","name":"nightly report","scopes":["groups:read"]}
+type ApiKey struct {
+	// CreatedAt When the key was created.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	CreatedAt apitime.Millis `json:"createdAt"`
+
+	// ExpiresAt When every secret of the key stops working; absent for a key that never expires.
+	//
+	// Example: 2027-11-21T09:15:02.120Z
+	ExpiresAt *apitime.Millis `json:"expiresAt,omitempty"`
+
+	// Id The key's public id (the 12 hexadecimal digits after `gk_` in its secret).
+	//
+	// Example: 3f9a0c1d2e4b
+	Id string `json:"id"`
+
+	// LastUsedAt Last authenticated use, accurate to a minute; absent for a key never used.
+	//
+	// Example: 2026-11-26T10:00:00.000Z
+	LastUsedAt *apitime.Millis `json:"lastUsedAt,omitempty"`
+
+	// Name A label for people.
+	//
+	// Example: nightly report
+	Name string `json:"name"`
+
+	// PreviousSecretExpiresAt When the secret replaced by the last rotation stops (or stopped) working; absent for a key never rotated.
+	//
+	// Example: 2026-11-27T10:00:00.000Z
+	PreviousSecretExpiresAt *apitime.Millis `json:"previousSecretExpiresAt,omitempty"`
+
+	// RateLimit A token bucket; absent on a key that uses the server's default limit.
+	//
+	// Example: {"burst":20,"perSecond":10}
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// RotatedAt When the secret was last rotated; absent for a key never rotated.
+	//
+	// Example: 2026-11-26T10:00:00.000Z
+	RotatedAt *apitime.Millis `json:"rotatedAt,omitempty"`
+
+	// Scopes What the key may do; fixed at creation.
+	//
+	// Example: ["groups:read"]
+	Scopes []Scope `json:"scopes"`
+}
+
+// ApiKeyCreate A new key. Its scopes must all be held by the calling key.
+//
+// Example: {"name":"nightly report","scopes":["groups:read"]}
+type ApiKeyCreate struct {
+	// ExpiresAt When the key stops working; in the future, within the server's maximum key lifetime.
+	//
+	// Example: 2027-02-24T00:00:00.000Z
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+
+	// Name A label for people, at most 255 characters without control characters.
+	//
+	// Example: nightly report
+	Name ApiKeyName `json:"name"`
+
+	// RateLimit A token bucket; absent on a key that uses the server's default limit.
+	//
+	// Example: {"burst":20,"perSecond":10}
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// Scopes The scopes of the new key; at least one.
+	//
+	// Example: ["groups:read"]
+	Scopes []Scope `json:"scopes"`
+}
+
+// ApiKeyName A label for people, at most 255 characters without control characters.
+//
+// Example: nightly report
+type ApiKeyName = string
+
+// ApiKeyPage One page of API keys.
+//
+// Example: {"content":[{"createdAt":"2026-11-26T09:15:02.120Z","id":"3f9a0c1d2e4b","name":"nightly report","scopes":["groups:read"]}],"page":{"next":null,"number":0,"size":20,"totalElements":1,"totalPages":1}}
+type ApiKeyPage struct {
+	// Content The keys of this page, oldest first.
+	//
+	// Example: [{"createdAt":"2026-11-26T09:15:02.120Z","id":"3f9a0c1d2e4b","name":"nightly report","scopes":["groups:read"]}]
+	Content []ApiKey `json:"content"`
+
+	// Page Where this page sits in the whole (filtered) collection.
+	//
+	// Example: {"next":"eyJrIjpbIjE3NjQxNDg5MDIxMjAiXX0","number":0,"size":20,"totalElements":57,"totalPages":3}
+	Page PageMetadata `json:"page"`
+}
+
+// ApiKeyPatch A JSON merge patch of a key; `rateLimit` null returns it to the default limit.
+//
+// Example: {"rateLimit":{"burst":20,"perSecond":10}}
+type ApiKeyPatch struct {
+	// Name A label for people, at most 255 characters without control characters.
+	//
+	// Example: nightly report
+	Name *ApiKeyName `json:"name,omitempty"`
+
+	// RateLimit A token bucket for this key, or null for the server's default.
+	//
+	// Example: {"burst":20,"perSecond":10}
+	RateLimit nullable.Nullable[struct {
+		// Burst Requests that may arrive at once after a quiet period.
+		//
+		// Example: 20
+		Burst int32 `json:"burst"`
+
+		// PerSecond Requests per second, sustained.
+		//
+		// Example: 10
+		PerSecond float64 `json:"perSecond"`
+	}] `json:"rateLimit,omitempty"`
+}
+
+// ApiKeyRotate How long the current secret keeps working after the rotation.
+//
+// Example: {"gracePeriod":3600}
+type ApiKeyRotate struct {
+	// GracePeriod Seconds the replaced secret keeps working (default 24 hours, at most 7 days).
+	//
+	// Example: 3600
+	GracePeriod *int32 `json:"gracePeriod,omitempty"`
+}
+
+// ApiKeyWithSecret An API key's metadata and its secret, shown in this response only.
+//
+// Example: {"createdAt":"2026-11-26T09:15:02.120Z","expiresAt":"2027-11-21T09:15:02.120Z","id":"3f9a0c1d2e4b","name":"nightly report","scopes":["groups:read"],"secret":"gk_3f9a0c1d2e4b_2QhC9kq1n0m5T8v7XyZa1b2c3d4e5f6g7h8i9j0k1l2"}
+type ApiKeyWithSecret struct {
+	// CreatedAt When the key was created.
+	//
+	// Example: 2026-11-26T09:15:02.120Z
+	CreatedAt apitime.Millis `json:"createdAt"`
+
+	// ExpiresAt When every secret of the key stops working; absent for a key that never expires.
+	//
+	// Example: 2027-11-21T09:15:02.120Z
+	ExpiresAt *apitime.Millis `json:"expiresAt,omitempty"`
+
+	// Id The key's public id (the 12 hexadecimal digits after `gk_` in its secret).
+	//
+	// Example: 3f9a0c1d2e4b
+	Id string `json:"id"`
+
+	// LastUsedAt Last authenticated use, accurate to a minute; absent for a key never used.
+	//
+	// Example: 2026-11-26T10:00:00.000Z
+	LastUsedAt *apitime.Millis `json:"lastUsedAt,omitempty"`
+
+	// Name A label for people.
+	//
+	// Example: nightly report
+	Name string `json:"name"`
+
+	// PreviousSecretExpiresAt When the secret replaced by the last rotation stops (or stopped) working; absent for a key never rotated.
+	//
+	// Example: 2026-11-27T10:00:00.000Z
+	PreviousSecretExpiresAt *apitime.Millis `json:"previousSecretExpiresAt,omitempty"`
+
+	// RateLimit A token bucket; absent on a key that uses the server's default limit.
+	//
+	// Example: {"burst":20,"perSecond":10}
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// RotatedAt When the secret was last rotated; absent for a key never rotated.
+	//
+	// Example: 2026-11-26T10:00:00.000Z
+	RotatedAt *apitime.Millis `json:"rotatedAt,omitempty"`
+
+	// Scopes What the key may do; fixed at creation.
+	//
+	// Example: ["groups:read"]
+	Scopes []Scope `json:"scopes"`
+
+	// Secret The key to send as `Authorization: Bearer <secret>`; shown only in this response.
+	//
+	// Example: gk_3f9a0c1d2e4b_2QhC9kq1n0m5T8v7XyZa1b2c3d4e5f6g7h8i9j0k1l2
+	Secret string `json:"secret"`
 }
 
 // DeleteCheck What a delete of the group would do (`deleteGroup` with `dryRun=true`).
@@ -595,6 +810,21 @@ type ProblemFieldError struct {
 	Pointer *string `json:"pointer,omitempty"`
 }
 
+// RateLimit A token bucket; absent on a key that uses the server's default limit.
+//
+// Example: {"burst":20,"perSecond":10}
+type RateLimit struct {
+	// Burst Requests that may arrive at once after a quiet period.
+	//
+	// Example: 20
+	Burst int32 `json:"burst"`
+
+	// PerSecond Requests per second, sustained.
+	//
+	// Example: 10
+	PerSecond float64 `json:"perSecond"`
+}
+
 // Reference Another system's registered dependency on a group.
 //
 // Example: {"createdAt":"2026-11-26T09:15:02.120Z","displayName":"Travel approvals","kind":"approval-chain","referenceId":"chain-7","updatedAt":"2026-11-26T09:15:02.120Z","url":"https://approvals.example.com/chains/7"}
@@ -683,6 +913,14 @@ type RestoreRequest struct {
 	Name *GroupName `json:"name,omitempty"`
 }
 
+// Scope A permission of a key. `groups:read`: every GET and HEAD on groups and
+// members; `groups:write`: every other operation on them; `keys:manage`:
+// the API key operations; `webhooks:manage`: the webhook operations, when
+// they exist.
+//
+// Example: groups:read
+type Scope string
+
 // StatusFilter A lifecycle status to list, or `ALL`.
 //
 // Example: ARCHIVED
@@ -707,6 +945,9 @@ type IfMatch = string
 
 // IfNoneMatch Example: "3"
 type IfNoneMatch = string
+
+// KeyID Example: 3f9a0c1d2e4b
+type KeyID = string
 
 // Page Example: 0
 type Page = int32
@@ -744,6 +985,11 @@ type BadRequest = Problem
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type Conflict = Problem
+
+// Forbidden RFC 9457 problem details.
+//
+// Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
+type Forbidden = Problem
 
 // GroupArchived RFC 9457 problem details.
 //
@@ -790,6 +1036,11 @@ type PreconditionRequired = Problem
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type ServiceUnavailable = Problem
 
+// TooManyRequests RFC 9457 problem details.
+//
+// Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
+type TooManyRequests = Problem
+
 // Unauthorized RFC 9457 problem details.
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
@@ -804,6 +1055,26 @@ type UnprocessableEntity = Problem
 //
 // Example: {"code":"VALIDATION_ERROR","detail":"the request is invalid","errors":[{"detail":"must not be blank","pointer":"/name"}],"instance":"/api/v2/groups","requestId":"01JDQ4W5B6C7D8E9F0G1H2J3K4","status":400,"title":"Bad Request","type":"urn:groupsd:problem:validation-error"}
 type UnsupportedMediaType = Problem
+
+// ListApiKeysParams defines parameters for ListApiKeys.
+type ListApiKeysParams struct {
+	// Page Zero-based page index for offset paging.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// Size The number of items (groups or members) per page.
+	Size *Size `form:"size,omitempty" json:"size,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `page.next`. Returns the page after
+	// that one, in constant time at any depth. Must be sent with the same
+	// `sort`, `q` and `status` as the page it came from. Cursors are
+	// authenticated (HMAC) and bound to the organization and the filters
+	// they were issued for: an edited, forged or foreign cursor is 400. The
+	// signing key is kept in the database, so every replica shares it and
+	// it survives restarts (`--cursor-key` replaces it with one managed by
+	// the operator); a cursor issued under another key, for example before
+	// a key rotation, is 400 too: start again from the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListDeletedGroupsParams defines parameters for ListDeletedGroups.
 type ListDeletedGroupsParams struct {
@@ -990,6 +1261,18 @@ type ListUserGroupsParams struct {
 	// a key rotation, is 400 too: start again from the first page.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = ApiKeyCreate
+
+// UpdateApiKeyJSONRequestBody defines body for UpdateApiKey for application/json ContentType.
+type UpdateApiKeyJSONRequestBody = ApiKeyPatch
+
+// UpdateApiKeyApplicationMergePatchPlusJSONRequestBody defines body for UpdateApiKey for application/merge-patch+json ContentType.
+type UpdateApiKeyApplicationMergePatchPlusJSONRequestBody = ApiKeyPatch
+
+// RotateApiKeyJSONRequestBody defines body for RotateApiKey for application/json ContentType.
+type RotateApiKeyJSONRequestBody = ApiKeyRotate
 
 // RestoreDeletedGroupJSONRequestBody defines body for RestoreDeletedGroup for application/json ContentType.
 type RestoreDeletedGroupJSONRequestBody = RestoreRequest
