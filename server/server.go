@@ -17,6 +17,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,9 @@ type Config struct {
 	Observe func(method, route string, status int, d time.Duration)
 	// Mount, when set, registers extra public routes (docs, metrics).
 	Mount func(e *echo.Echo)
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// when the access log names the client; empty trusts no proxy.
+	TrustedProxies []netip.Prefix
 }
 
 // Server implements gen.StrictServerInterface.

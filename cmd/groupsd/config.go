@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -35,6 +36,12 @@ type Config struct {
 	// MaxMembersPerGroup and MaxGroupsPerUser are the membership limits.
 	MaxMembersPerGroup int
 	MaxGroupsPerUser   int
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS; AdminAddr opens the
+	// admin listener; TrustedProxies name the proxies whose X-Forwarded-For
+	// the access log believes (operator.go).
+	TLSCertFile, TLSKeyFile string
+	AdminAddr               string
+	TrustedProxies          []netip.Prefix
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -84,6 +91,7 @@ func (c *Config) register(f *flags) {
 	f.Choice(&c.LogLevel, logLevel, "log-level", "log level: debug, info, warn or error", env("log-level"))
 	f.Int(&c.MaxMembersPerGroup, "max-members-per-group", "most members a group may hold (a write past it is 422 MEMBER_LIMIT_EXCEEDED)", env("max-members-per-group"))
 	f.Int(&c.MaxGroupsPerUser, "max-groups-per-user", "most groups a user may belong to (a write past it is 422 GROUP_LIMIT_EXCEEDED)", env("max-groups-per-user"))
+	c.registerOperator(f)
 }
 
 // ParseConfig returns the serve configuration: DefaultConfig, overridden by
