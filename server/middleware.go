@@ -70,7 +70,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if v == http.ErrAbortHandler { //nolint:errorlint // a panic value, not an error chain: net/http compares it by identity too
 					panic(v)
 				}
 				s.log.Error("panic", slog.String("request_id", RequestID(c.Request().Context())),

@@ -129,7 +129,7 @@ func redirectToPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	http.Redirect(w, r, target, http.StatusMovedPermanently)
+	http.Redirect(w, r, target, http.StatusMovedPermanently) //nolint:gosec // G710: the target is PagePath; only the query is the client's, and it cannot change the host
 }
 
 func (d *Docs) servePage(w http.ResponseWriter, r *http.Request) {
