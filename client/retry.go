@@ -78,7 +78,7 @@ func (r *retrier) Do(req *http.Request) (*http.Response, error) {
 		if counter != nil {
 			*counter = attempt
 		}
-		resp, err := r.next.Do(try)
+		resp, err := r.next.Do(try) //nolint:gosec // G704: a client sends the requests its caller built, to the caller's server
 		if !canRetry || attempt >= r.policy.MaxAttempts || ctx.Err() != nil {
 			return resp, err
 		}
@@ -119,7 +119,7 @@ func (p RetryPolicy) backoff(attempt int) time.Duration {
 	if ceiling <= 0 {
 		return 0
 	}
-	return rand.N(ceiling + 1)
+	return rand.N(ceiling + 1) //nolint:gosec // G404: backoff jitter, not a secret
 }
 
 // transient says whether an outcome is worth another attempt, why, and the

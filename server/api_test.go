@@ -255,7 +255,7 @@ func TestBodyLimit(t *testing.T) {
 
 	t.Run("ChunkedBodiesAreCounted", func(t *testing.T) {
 		for _, size := range []int{1 << 20, 1<<20 + 1} {
-			pr, pw := io_Pipe()
+			pr, pw := ioPipe()
 			go func() {
 				body := fmt.Sprintf(`{"name":"chunked %d"}`, size)
 				pw.Write([]byte(body + strings.Repeat(" ", size-len(body))))

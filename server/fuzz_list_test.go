@@ -272,15 +272,15 @@ var (
 )
 
 // fuzzMergeCursor merges patch (a JSON object; null deletes a member) into
-// the cursor real, which is base64url JSON {"k": sort keys, "u": uuid, "p":
+// the cursor issued, which is base64url JSON {"k": sort keys, "u": uuid, "p":
 // page, "f": query fingerprint}. It returns the new cursor and, when its
 // members are plainly valid for sorts, the position it continues after as
 // a row (Version holding the page number).
-func fuzzMergeCursor(real, patch string, sorts []string) (string, fuzzRow, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(real)
+func fuzzMergeCursor(issued, patch string, sorts []string) (string, fuzzRow, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(issued)
 	var c map[string]json.RawMessage
 	if err != nil || json.Unmarshal(b, &c) != nil {
-		return real, fuzzRow{}, false // an opaque format this test does not know
+		return issued, fuzzRow{}, false // an opaque format this test does not know
 	}
 	f := c["f"]
 	var p map[string]json.RawMessage

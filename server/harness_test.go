@@ -154,6 +154,6 @@ func mustParse(s string) (u openapi_types.UUID) {
 	return u
 }
 
-func io_Pipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
+func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -72,7 +72,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
+				if v == http.ErrAbortHandler { //nolint:errorlint // a panic value, not an error chain: net/http compares it by identity too
 					panic(v)
 				}
 				s.log.Error("panic", slog.String("request_id", RequestID(c.Request().Context())),
@@ -85,7 +85,8 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // accessLog writes one line per request. It logs the route template, never
-// the raw path or any header, so neither keys nor ids of other tenants leak.
+// the raw path or any header but the user agent, so neither keys nor ids of
+// other tenants leak. Probes and scrapes are logged at DEBUG (accessLevel).
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -102,7 +103,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Observe != nil {
 			s.cfg.Observe(c.Request().Method, route, status, dur)
 		}
-		if s.log.Enabled(c.Request().Context(), slog.LevelInfo) {
+		if level := accessLevel(route, status); s.log.Enabled(c.Request().Context(), level) {
 			attrs := []slog.Attr{
 				slog.String("method", c.Request().Method),
 				slog.String("route", route),
@@ -110,11 +111,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 				slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
 				slog.Int64("bytes", c.Response().Size),
 				slog.String("request_id", RequestID(c.Request().Context())),
+				slog.String("client", clientAddr(c.Request(), s.cfg.TrustedProxies)),
+				slog.String("user_agent", userAgent(c.Request())),
 			}
 			if org := Org(c.Request().Context()); org != "" {
 				attrs = append(attrs, slog.String("org", org))
 			}
-			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+			s.log.LogAttrs(c.Request().Context(), level, "request", attrs...)
 		}
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,9 @@ type Config struct {
 	Limiter ratelimit.Limiter
 	// Now is the clock of key expiry checks; time.Now when nil.
 	Now func() time.Time
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// when the access log names the client; empty trusts no proxy.
+	TrustedProxies []netip.Prefix
 }
 
 // Server implements gen.StrictServerInterface.

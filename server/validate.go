@@ -124,7 +124,7 @@ func requestProblem(err error) *apiError {
 	status, code, detail := http.StatusBadRequest, api.VALIDATIONERROR, "the request is invalid"
 	var walk func(error)
 	walk = func(err error) {
-		switch e := err.(type) {
+		switch e := err.(type) { //nolint:errorlint // walks the chain itself, one level per call
 		case openapi3.MultiError:
 			for _, inner := range e {
 				walk(inner)

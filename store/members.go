@@ -69,7 +69,7 @@ const (
 	LimitGroupsPerUser   LimitKind = "groups per user"
 )
 
-// ErrLimitExceeded: a write would pass a membership limit. *LimitError
+// ErrLimitExceeded means a write would pass a membership limit. *LimitError
 // matches it.
 var ErrLimitExceeded = errors.New("membership limit exceeded")
 
@@ -436,7 +436,7 @@ func (db *DB) ListMembers(ctx context.Context, org, id string, q MemberQuery) (M
 	if err != nil {
 		return MemberPage{}, translate(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // read-only: nothing to undo
 	var total int64
 	if err := tx.QueryRowContext(ctx, db.bind(`SELECT member_count FROM groups WHERE org = ? AND uuid = ?`), org, id).Scan(&total); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {

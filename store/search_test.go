@@ -115,7 +115,7 @@ func TestSeedGroups(t *testing.T) {
 		var ids []string
 		err := db.SeedGroups(ctx, "acme", 25, store.SeedOptions{
 			Name:    func(i int) string { return fmt.Sprintf("Seeded %02d", i) },
-			Created: func(i int, id string) { ids = append(ids, id) },
+			Created: func(_ int, id string) { ids = append(ids, id) },
 		})
 		if err != nil {
 			t.Fatal(err)

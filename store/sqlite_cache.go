@@ -61,8 +61,8 @@ type lruItem[V any] struct {
 	v V
 }
 
-func newLRU[V any](max int) *lru[V] {
-	return &lru[V]{max: max, m: make(map[cacheKey]*list.Element)}
+func newLRU[V any](capacity int) *lru[V] {
+	return &lru[V]{max: capacity, m: make(map[cacheKey]*list.Element)}
 }
 
 func (c *lru[V]) get(k cacheKey) (V, bool) {

@@ -120,7 +120,7 @@ func ParseURL(raw string) (Dialect, string, error) {
 		}
 		return SQLite, p, nil
 	default:
-		return "", "", fmt.Errorf("database URL %q: want sqlite:PATH or postgres://...", raw)
+		return "", "", fmt.Errorf("database URL %q: want sqlite:PATH or postgres://user@host:5432/db", raw)
 	}
 }
 
@@ -426,8 +426,8 @@ func (db *DB) queryInts(ctx context.Context, q querier, dest []*int64, query str
 	if err != nil {
 		return translate(err)
 	}
-	for i, v := range vals {
-		*dest[i] = v.Int64
+	for i := range dest {
+		*dest[i] = vals[i].Int64
 	}
 	return nil
 }

@@ -146,7 +146,7 @@ func benchDatabase(ctx context.Context, cfg Config, client *http.Client, p *prog
 			}
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // killed: the exit status says nothing more
 			run.exitNote = "groupsd did not stop within 20 s of SIGTERM"
 		}
 	}
@@ -175,7 +175,7 @@ func benchDatabase(ctx context.Context, cfg Config, client *http.Client, p *prog
 		run.results = append(run.results, res)
 		select {
 		case err := <-exited:
-			return run, fmt.Errorf("groupsd exited during %s: %v\n%s", w, err, tail(run.groupsd, 20))
+			return run, fmt.Errorf("groupsd exited during %s: %w\n%s", w, err, tail(run.groupsd, 20))
 		default:
 		}
 	}
@@ -337,7 +337,7 @@ func waitReady(ctx context.Context, client *http.Client, url string, exited <-ch
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("server exited before it was ready: %v", err)
+			return fmt.Errorf("server exited before it was ready: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:

@@ -36,7 +36,7 @@ func TestGroupNamesAreUniqueAndFragmentsFit(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	if groupName(42) != groupName(42) {
+	if a, b := groupName(42), groupName(42); a != b {
 		t.Fatal("names must be deterministic")
 	}
 	w := &worker{env: &env{groups: 1000}, rnd: rand.New(rand.NewPCG(1, 2))}

@@ -54,10 +54,10 @@ func runCeiling(ctx context.Context, cfg Config, c *http.Client, p *progress) (r
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited: //nolint:errcheck // stopping it is all that matters here
 		case <-time.After(5 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // killed: the exit status says nothing more
 		}
 	}()
 	e := &env{base: "http://" + addr, key: "ceiling", groups: 1000, pid: cmd.Process.Pid}

@@ -49,7 +49,8 @@ func TestCLIHelp(t *testing.T) {
 			t.Errorf("groupsd help does not list %q with a line of its own:\n%s", cmd, top)
 		}
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}} {
+	// No arguments at all is a request for help too, not a server start.
+	for _, args := range [][]string{{}, {"--help"}, {"-h"}, {"-help"}} {
 		out, errOut, code := cli(t, nil, args...)
 		if code != 0 || out != top || errOut != "" {
 			t.Errorf("groupsd %v: exit %d, stdout %q, stderr %q; want exit 0 and the output of groupsd help", args, code, out, errOut)

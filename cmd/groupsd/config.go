@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -52,6 +53,12 @@ type Config struct {
 	RateLimitStore string
 	// MaxKeyLifetime caps the expiry of keys created over HTTP (0 = no cap).
 	MaxKeyLifetime time.Duration
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS; AdminAddr opens the
+	// admin listener; TrustedProxies name the proxies whose X-Forwarded-For
+	// the access log believes (operator.go).
+	TLSCertFile, TLSKeyFile string
+	AdminAddr               string
+	TrustedProxies          []netip.Prefix
 }
 
 // DefaultMaxKeyLifetime is the longest a key may live: 360 days, as on the
@@ -117,6 +124,7 @@ func (c *Config) register(f *flags) {
 	f.Int(&c.RateBurst, "rate-burst", "requests each API key may send at once after a quiet period", env("rate-burst"))
 	str(&c.RateLimitStore, "rate-limit-store", "redis://HOST:PORT[/DB] to share rate limits among replicas; empty keeps them per process (N replicas allow N times the limit)")
 	f.Days(&c.MaxKeyLifetime, "max-key-lifetime", "longest lifetime of a key created over HTTP, such as 360d (0 = keys may never expire)", env("max-key-lifetime"))
+	c.registerOperator(f)
 }
 
 // ParseConfig returns the serve configuration: DefaultConfig, overridden by

@@ -196,16 +196,19 @@ func stamp(ms *int64) string {
 }
 
 // migrate runs `groupsd migrate`: it applies pending migrations and prints
-// the schema version.
+// the schema version; `groupsd migrate status` lists them instead.
 func migrate(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout io.Writer) error {
 	database := defaultDatabase
-	fs := newFlags("migrate", "", "Applies pending database migrations, prints the schema version and exits.", stdout)
+	fs := newFlags("migrate", " [status]", "Applies pending database migrations, prints the schema version and exits. With status, lists every migration as applied or pending and applies none.", stdout)
 	fs.Database(&database)
 	if err := fs.parse(args, lookupEnv); err != nil {
 		return err
 	}
+	if fs.fs.NArg() == 1 && fs.fs.Arg(0) == "status" {
+		return migrateStatus(ctx, database, stdout)
+	}
 	if fs.fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("migrate: unexpected argument %q", fs.fs.Arg(0))}
+		return usageError{fmt.Sprintf("migrate: unexpected argument %q (want status or nothing)", fs.fs.Arg(0))}
 	}
 	db, err := store.Open(ctx, database, store.Options{})
 	if err != nil {

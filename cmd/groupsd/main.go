@@ -1,6 +1,7 @@
 // Command groupsd serves the Groups API v2 and manages its API keys.
 //
-//	groupsd serve             run the HTTP server (the default command)
+//	groupsd serve             run the HTTP server
+//	groupsd                   print the commands (as does groupsd help)
 //	groupsd migrate           apply pending database migrations and exit
 //	groupsd keys create|list|revoke
 //	groupsd version
@@ -49,8 +50,8 @@ func exitCode(err error) int {
 const usageText = `groupsd serves the Groups API v2 and manages its API keys.
 
 Usage:
-  groupsd [serve] [flags]           run the HTTP server (the default command)
-  groupsd migrate [flags]           apply pending database migrations and exit
+  groupsd serve [flags]             run the HTTP server
+  groupsd migrate [status] [flags]  apply pending database migrations (status: list them) and exit
   groupsd keys create|list|revoke   create, list and revoke API keys
   groupsd version                   print the version and exit (also --version)
   groupsd help                      print this help (also -h, --help)
@@ -72,10 +73,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 }
 
 func dispatch(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	// No arguments prints the help: a newcomer's first `groupsd` should not
+	// bind a port and create groups.db in the current directory. Flags
+	// without a command still mean serve, so `groupsd --addr ...` keeps
+	// working in existing scripts.
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) == 0 {
+		cmd = "help"
+	} else if !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
-	} else if len(args) > 0 {
+	} else {
 		switch args[0] {
 		case "-h", "-help", "--help":
 			cmd = "help"

@@ -128,17 +128,6 @@ func opsAccessLines(t testing.TB, logs *syncBuffer) map[string]map[string]any {
 	return out
 }
 
-// opsStop sends SIGTERM and waits for a clean exit.
-func opsStop(t testing.TB, p *proc) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Wait(30 * time.Second); err != nil {
-		t.Fatalf("groupsd did not exit cleanly after SIGTERM: %v\n%s", err, p.stderr.String())
-	}
-}
-
 // opsStamp is what the toolchain stamped into the test binary.
 type opsStamp struct {
 	Version, Revision, GoVersion string

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -42,12 +44,22 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	}
 	m := NewMain(cfg)
 	m.LogOutput = stderr
+	// SIGHUP rereads the TLS certificate; it no longer ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-	case <-m.served:
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			waiting = false
+		case <-m.served:
+			waiting = false
+		case <-hup:
+			_ = m.Reload() // logged; the previous certificate stays on failure
+		}
 	}
 	return m.Close()
 }
@@ -73,6 +85,7 @@ type Main struct {
 	purged        chan struct{}      // closed when the purger returned
 	serveErr      chan error         // Serve's result, buffered
 	served        chan struct{}      // closed once Serve returned
+	ops           operator           // TLS and the admin listener
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,8 +105,13 @@ func (m *Main) Addr() string {
 	return m.ln.Addr().String()
 }
 
-// URL is the server's base URL, http://Addr.
-func (m *Main) URL() string { return "http://" + m.Addr() }
+// URL is the server's base URL: https://Addr with TLS, else http://Addr.
+func (m *Main) URL() string {
+	if m.Config.TLSCertFile != "" {
+		return "https://" + m.Addr()
+	}
+	return "http://" + m.Addr()
+}
 
 // Run opens the database (applying migrations unless Config.Migrate is
 // false), builds the server with its metrics and docs, starts listening and
@@ -103,6 +121,9 @@ func (m *Main) URL() string { return "http://" + m.Addr() }
 func (m *Main) Run(ctx context.Context) (err error) {
 	cfg := m.Config
 	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := cfg.validateOperator(); err != nil {
 		return err
 	}
 	out := m.LogOutput
@@ -141,8 +162,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		RequestTimeout: cfg.RequestTimeout,
 		Logger:         log,
 		Observe:        met.Observe,
+		TrustedProxies: cfg.TrustedProxies,
 		Mount: func(e *echo.Echo) {
-			met.Register(e)
+			if cfg.AdminAddr == "" { // else /metrics is on the admin listener only
+				met.Register(e)
+			}
 			docs.Register(e, "/openapi.json")
 		},
 	}
@@ -180,9 +204,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if cfg.TLSCertFile != "" {
+		if m.ops.cert, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.AdminAddr != "" {
+		if err := m.startAdmin(cfg.AdminAddr, adminHandler(met, e), log); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	// Request contexts derive from reqCtx, which is cancelled only when the
 	// shutdown timeout expires: a SIGTERM alone never aborts a request.
@@ -199,8 +234,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		ConnState:         conns.track,
 	}
+	if m.ops.cert != nil {
+		hs.TLSConfig = m.ops.cert.tlsConfig()
+	}
 	dbKind, _, _ := store.ParseURL(cfg.Database)
-	log.Info("groupsd listening", slog.String("url", "http://"+ln.Addr().String()),
+	scheme := "http://"
+	if m.ops.cert != nil {
+		scheme = "https://"
+	}
+	log.Info("groupsd listening", slog.String("url", scheme+ln.Addr().String()),
 		slog.String("database", string(dbKind)), slog.String("version", versionString()))
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -218,7 +260,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.abortRequests, m.stopBG, m.purged = abortRequests, stopBG, purged
 	m.serveErr, m.served = make(chan error, 1), make(chan struct{})
 	go func() {
-		m.serveErr <- hs.Serve(ln)
+		if hs.TLSConfig != nil {
+			// ServeTLS adds HTTP/2 to the TLS protocols; the certificate
+			// comes from TLSConfig.GetCertificate, so no file names here.
+			m.serveErr <- hs.ServeTLS(ln, "", "")
+		} else {
+			m.serveErr <- hs.Serve(ln)
+		}
 		close(m.served)
 	}()
 	return nil
@@ -246,6 +294,7 @@ func (m *Main) shutdown() error {
 	case err := <-m.serveErr:
 		// Serve failed before any shutdown: nothing to drain.
 		m.abortRequests()
+		m.closeAdmin()
 		m.stopBG()
 		<-m.purged
 		if cerr := m.closeDB(); cerr != nil {
@@ -266,6 +315,7 @@ func (m *Main) shutdown() error {
 	if derr != nil {
 		log.Error("shutdown did not finish in time", slog.String("error", derr.Error()))
 	}
+	m.closeAdmin()
 	m.stopBG()
 	<-m.purged
 	if m.closeLimiter != nil {

@@ -75,7 +75,7 @@ func RunLoad(ctx context.Context, c *api.ClientWithResponses, m *Model, cfg Load
 		go func() {
 			defer wg.Done()
 			lw := &loadWorker{c: c, m: m, cfg: cfg, stats: stats, fail: fail, owned: owned[w],
-				rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))}
+				rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))} //nolint:gosec // G404: a random workload, not a secret
 			lw.run(ctx)
 		}()
 	}

@@ -73,7 +73,7 @@ func VersionOf(etag string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(m[1], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("malformed ETag %q: %v", etag, err)
+		return 0, fmt.Errorf("malformed ETag %q: %w", etag, err)
 	}
 	return v, nil
 }

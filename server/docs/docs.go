@@ -81,13 +81,18 @@ func newAsset(b []byte) asset {
 	return asset{body: b, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 }
 
-// Register mounts GET and HEAD of /docs and /docs/assets/* on e. An unknown
-// asset returns echo.ErrNotFound, so the server's error handler renders it.
+// Register mounts GET and HEAD of /docs and /docs/assets/* on e, and
+// redirects /docs/ to /docs. An unknown asset returns echo.ErrNotFound, so
+// the server's error handler renders it.
 func Register(e *echo.Echo, specURL string) {
 	d := New(specURL)
 	methods := []string{http.MethodGet, http.MethodHead}
 	e.Match(methods, PagePath, func(c echo.Context) error {
 		d.servePage(c.Response(), c.Request())
+		return nil
+	})
+	e.Match(methods, PagePath+"/", func(c echo.Context) error {
+		redirectToPage(c.Response(), c.Request())
 		return nil
 	})
 	e.Match(methods, PagePath+"/assets/*", func(c echo.Context) error {
@@ -108,10 +113,23 @@ func (d *Docs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch name, isAsset := strings.CutPrefix(r.URL.Path, PagePath+"/assets/"); {
 	case r.URL.Path == PagePath:
 		d.servePage(w, r)
+	case r.URL.Path == PagePath+"/":
+		redirectToPage(w, r)
 	case isAsset && d.serveAsset(w, r, name):
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// redirectToPage sends /docs/ (a common way to type it) to the page, with
+// the query kept. The page's asset URLs are absolute, so the page would work
+// at /docs/ too; one address keeps bookmarks and caches to one copy.
+func redirectToPage(w http.ResponseWriter, r *http.Request) {
+	target := PagePath
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently) //nolint:gosec // G710: the target is PagePath; only the query is the client's, and it cannot change the host
 }
 
 func (d *Docs) servePage(w http.ResponseWriter, r *http.Request) {
