@@ -24,6 +24,11 @@ type Client struct {
 	// Members adds, reads, lists and removes the members of groups, and
 	// lists the groups of a user.
 	Members *MemberService
+	// References registers, reads, lists and removes what other systems
+	// hang on a group (a referenced group cannot be deleted).
+	References *ReferenceService
+	// Trash lists, reads, restores and purges deleted groups.
+	Trash *TrashService
 
 	api            *api.ClientWithResponses
 	retry          RetryPolicy
@@ -173,6 +178,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{api: gc, retry: cfg.retry, updateAttempts: cfg.updateAttempts, log: cfg.log}
 	c.Groups = &GroupService{c: c}
 	c.Members = &MemberService{c: c}
+	c.References = &ReferenceService{c: c}
+	c.Trash = &TrashService{c: c}
 	return c, nil
 }
 

@@ -7,9 +7,9 @@
 //     problem, matchable with errors.Is against sentinels such as
 //     ErrNotFound and ErrNameTaken; anything that is not an *Error never
 //     got an answer (connection, context, decoding);
-//   - paging: GroupService.List, MemberService.List and
-//     MemberService.UserGroups are range-over-func iterators that follow
-//     cursors to the end;
+//   - paging: GroupService.List, MemberService.List,
+//     MemberService.UserGroups, ReferenceService.List and TrashService.List
+//     are range-over-func iterators that follow cursors to the end;
 //   - retries that are safe by construction: a create always carries an
 //     Idempotency-Key, the same on every retry, and so does a members
 //     change; GET, PUT and DELETE are retried, PATCH only with If-Match or an
@@ -18,7 +18,9 @@
 //   - lost-update-free edits: GroupService.Update reads, modifies and writes
 //     with If-Match, re-reading and re-applying on 412.
 //
-// Groups (Client.Groups) and their members (Client.Members) exist in the API
-// today. Lifecycle, references, events (Events.Follow) and webhook signature
-// verification will be added here when the API gains them.
+// Groups (Client.Groups), their members (Client.Members), their lifecycle
+// (GroupService.Archive and Reactivate, the trash in Client.Trash) and the
+// references that guard their deletion (Client.References) exist in the API
+// today. Events (Events.Follow) and webhook signature verification will be
+// added here when the API gains them.
 package client

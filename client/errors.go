@@ -110,6 +110,11 @@ type Error struct {
 	Errors []FieldError
 	// RetryAfter is the server's Retry-After, zero when it sent none.
 	RetryAfter time.Duration
+	// TotalReferences and References come with ErrGroupInUse: how many
+	// references keep the group from being deleted, and the first 20 of
+	// them by id.
+	TotalReferences int
+	References      []Reference
 }
 
 // FieldError is one failed check of a request.
@@ -175,6 +180,12 @@ func newError(hr *http.Response, body []byte) *Error {
 			for _, f := range *p.Errors {
 				e.Errors = append(e.Errors, FieldError{Pointer: deref(f.Pointer), Parameter: deref(f.Parameter), Detail: f.Detail})
 			}
+		}
+		if p.TotalReferences != nil {
+			e.TotalReferences = int(*p.TotalReferences)
+		}
+		if p.References != nil {
+			e.References = fromAPIReferences(*p.References)
 		}
 	} else {
 		e.Title = http.StatusText(hr.StatusCode)

@@ -222,3 +222,118 @@ func ExampleMemberService() {
 	// user-7 is in: Finance
 	// true
 }
+
+func ExampleGroupService_Archive() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Travel"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	g, err = c.Groups.Archive(ctx, g.UUID)
+	fmt.Println(g.Status, g.ArchivedAt != nil, err)
+	_, _, err = c.Members.Add(ctx, g.UUID, "user-42")
+	fmt.Println(errors.Is(err, client.ErrGroupArchived))
+
+	for a, err := range c.Groups.List(ctx, client.ListOptions{Status: client.StatusArchived}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("archived:", a.Name)
+	}
+	g, err = c.Groups.Reactivate(ctx, g.UUID)
+	fmt.Println(g.Status, g.ArchivedAt != nil, err)
+	// Output:
+	// ARCHIVED true <nil>
+	// true
+	// archived: Travel
+	// ACTIVE false <nil>
+}
+
+func ExampleReferenceService() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Finance"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// An approval service registers that its chain hangs on the group.
+	_, created, err := c.References.Put(ctx, g.UUID, client.Reference{
+		ID: "chain-7", Kind: "approval-chain", DisplayName: "Travel approvals",
+		URL: "https://approvals.example.com/chains/7",
+	})
+	fmt.Println("registered:", created, err)
+
+	check, err := c.Groups.CheckDelete(ctx, g.UUID)
+	fmt.Println("deletable:", check.Deletable, check.TotalReferences, err)
+
+	err = c.Groups.Delete(ctx, g.UUID)
+	var apiErr *client.Error
+	if errors.Is(err, client.ErrGroupInUse) && errors.As(err, &apiErr) {
+		for _, r := range apiErr.References {
+			fmt.Printf("in use by %s %q\n", r.Kind, r.DisplayName)
+		}
+	}
+
+	_ = c.References.Delete(ctx, g.UUID, "chain-7")
+	fmt.Println(c.Groups.Delete(ctx, g.UUID))
+	// Output:
+	// registered: true <nil>
+	// deletable: false 1 <nil>
+	// in use by approval-chain "Travel approvals"
+	// <nil>
+}
+
+func ExampleTrashService() {
+	baseURL, apiKey := exampleServer()
+	c, err := client.New(baseURL, client.WithAPIKey(apiKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := c.Groups.Create(ctx, client.NewGroup{Name: "Marketing"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Groups.Delete(ctx, g.UUID); err != nil {
+		log.Fatal(err)
+	}
+
+	for d, err := range c.Trash.List(ctx, client.TrashListOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("in the trash:", d.Name, d.PurgeAt.After(d.DeletedAt))
+	}
+
+	// The name was freed by the delete and someone took it.
+	if _, err := c.Groups.Create(ctx, client.NewGroup{Name: "Marketing"}); err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.Trash.Restore(ctx, g.UUID, client.RestoreOptions{})
+	fmt.Println(errors.Is(err, client.ErrNameTaken))
+	back, err := c.Trash.Restore(ctx, g.UUID, client.RestoreOptions{Name: "Marketing (old)"})
+	fmt.Println("restored:", back.Name, back.UUID == g.UUID, err)
+
+	// Purge skips the retention period: gone for good.
+	_ = c.Groups.Delete(ctx, g.UUID)
+	fmt.Println(c.Trash.Purge(ctx, g.UUID))
+	_, err = c.Trash.Get(ctx, g.UUID)
+	fmt.Println(errors.Is(err, client.ErrNotFound))
+	// Output:
+	// in the trash: Marketing true
+	// true
+	// restored: Marketing (old) true <nil>
+	// <nil>
+	// true
+}

@@ -27,6 +27,16 @@ type Group struct {
 	Description *string
 	// MemberCount is the number of members, exact when the group was read.
 	MemberCount int
+	// Status is StatusActive or StatusArchived. An archived group keeps
+	// its name, members and references but refuses changes to them
+	// (ErrGroupArchived) until it is reactivated.
+	Status Status
+	// ArchivedAt is when the group was archived, nil while it is active.
+	ArchivedAt *time.Time
+	// ReferenceCount is the number of references other systems registered
+	// on the group, exact when the group was read. A group with references
+	// cannot be deleted (ErrGroupInUse).
+	ReferenceCount int
 	// CreatedAt and UpdatedAt are UTC with millisecond precision.
 	CreatedAt, UpdatedAt time.Time
 	// ETag is the version the group was read at. Get, Create, Replace and
@@ -58,7 +68,21 @@ type ListOptions struct {
 	Sort []string
 	// Query keeps only groups whose name contains it, case-insensitively.
 	Query string
+	// Status keeps only groups with this status: StatusActive (also what
+	// the zero value lists), StatusArchived, or StatusAll for both.
+	Status Status
 }
+
+// Status is a group's lifecycle status; StatusAll exists only to list.
+type Status string
+
+// The lifecycle statuses.
+const (
+	StatusActive   Status = "ACTIVE"
+	StatusArchived Status = "ARCHIVED"
+	// StatusAll lists groups of either status (ListOptions.Status only).
+	StatusAll Status = "ALL"
+)
 
 // GroupService holds the group operations; use it as Client.Groups.
 type GroupService struct{ c *Client }
@@ -99,13 +123,19 @@ func (s *GroupService) Get(ctx context.Context, id uuid.UUID) (Group, error) {
 }
 
 // Replace stores g's Name and Description as the group's whole new state
-// (a nil Description clears it). When g.ETag is set (as it is on a group
-// from Get), the replace is conditional: ErrPreconditionFailed if the group
-// changed since. Errors also: ErrNotFound, ErrNameTaken, ErrValidation.
+// (a nil Description clears it), and its Status when set (empty leaves the
+// status as it is). When g.ETag is set (as it is on a group from Get), the
+// replace is conditional: ErrPreconditionFailed if the group changed since.
+// Errors also: ErrNotFound, ErrNameTaken, ErrValidation, ErrGroupArchived
+// (a new name or description for a group that stays archived).
 func (s *GroupService) Replace(ctx context.Context, g Group) (Group, error) {
 	body := api.GroupReplace{Uuid: g.UUID, Name: g.Name, Description: nullable.NewNullNullable[string]()}
 	if g.Description != nil {
 		body.Description = nullable.NewNullableWithValue(*g.Description)
+	}
+	if g.Status != "" {
+		st := api.GroupStatus(g.Status)
+		body.Status = &st
 	}
 	var params api.ReplaceGroupParams
 	if g.ETag != "" {
@@ -121,8 +151,11 @@ func (s *GroupService) Replace(ctx context.Context, g Group) (Group, error) {
 	return fromAPI(*resp.JSON200, resp.HTTPResponse.Header.Get("ETag")), nil
 }
 
-// Delete deletes the group. A retried delete whose first attempt landed
-// (the retry then finds nothing) is a success. Errors: ErrNotFound.
+// Delete moves the group to the trash (see TrashService: it stays
+// restorable until the server's trash retention ends). A retried delete
+// whose first attempt landed (the retry then finds nothing) is a success.
+// Errors: ErrNotFound, ErrGroupInUse (the group has references: the
+// *Error's References and TotalReferences say which; nothing changed).
 func (s *GroupService) Delete(ctx context.Context, id uuid.UUID) error {
 	ctx, attempts := withAttemptCounter(ctx)
 	resp, err := s.c.api.DeleteGroupWithResponse(ctx, id, nil)
@@ -136,6 +169,49 @@ func (s *GroupService) Delete(ctx context.Context, id uuid.UUID) error {
 		return nil
 	}
 	return newError(resp.HTTPResponse, resp.Body)
+}
+
+// DeleteCheck is what a delete of a group would do now.
+type DeleteCheck struct {
+	// Deletable is false when the group has references.
+	Deletable bool
+	// MemberCount is the number of members (they go to the trash with it).
+	MemberCount int
+	// TotalReferences is the number of references that keep the group from
+	// being deleted; References holds the first 20 by id.
+	TotalReferences int
+	References      []Reference
+}
+
+// CheckDelete asks whether the group could be deleted now, changing
+// nothing (deleteGroup with dryRun=true). Errors: ErrNotFound.
+func (s *GroupService) CheckDelete(ctx context.Context, id uuid.UUID) (DeleteCheck, error) {
+	dry := true
+	resp, err := s.c.api.DeleteGroupWithResponse(ctx, id, &api.DeleteGroupParams{DryRun: &dry})
+	if err != nil {
+		return DeleteCheck{}, failed("check delete", err)
+	}
+	if resp.JSON200 == nil {
+		return DeleteCheck{}, newError(resp.HTTPResponse, resp.Body)
+	}
+	r := resp.JSON200
+	return DeleteCheck{Deletable: r.Deletable, MemberCount: int(r.MemberCount), TotalReferences: int(r.TotalReferences),
+		References: fromAPIReferences(r.References)}, nil
+}
+
+// Archive archives the group: it keeps its uuid, name, members and
+// references, but refuses other changes (ErrGroupArchived) until
+// Reactivate. Archiving an archived group changes nothing. Like Update, it
+// writes with If-Match and re-reads on a concurrent change. Errors:
+// ErrNotFound, *UpdateConflictError.
+func (s *GroupService) Archive(ctx context.Context, id uuid.UUID) (Group, error) {
+	return s.Update(ctx, id, func(g *Group) error { g.Status = StatusArchived; return nil })
+}
+
+// Reactivate makes an archived group active again; reactivating an active
+// group changes nothing. Errors as for Archive.
+func (s *GroupService) Reactivate(ctx context.Context, id uuid.UUID) (Group, error) {
+	return s.Update(ctx, id, func(g *Group) error { g.Status = StatusActive; return nil })
 }
 
 // List yields every group matching opts, fetching pages as the loop needs
@@ -177,6 +253,10 @@ func groupPages(ctx context.Context, op string, opts ListOptions,
 		if opts.Query != "" {
 			params.Q = &opts.Query
 		}
+		if opts.Status != "" {
+			st := api.StatusFilter(opts.Status)
+			params.Status = &st
+		}
 		for {
 			page, hr, body, err := fetch(&params)
 			if err != nil {
@@ -207,8 +287,10 @@ func groupPages(ctx context.Context, op string, opts ListOptions,
 // modify again on the fresh state, up to the client's update-attempts
 // bound, then returns an *UpdateConflictError. modify may thus run more
 // than once and should only compute from the group it is given; an error
-// from it ends Update and is returned as is. Only Name and Description are
-// written; when modify changes neither, nothing is written.
+// from it ends Update and is returned as is. Only Name, Description and
+// Status are written; when modify changes none of them, nothing is written.
+// Setting Status to StatusActive together with other changes reactivates
+// and changes an archived group in one write.
 func (s *GroupService) Update(ctx context.Context, id uuid.UUID, modify func(*Group) error) (Group, error) {
 	var (
 		last *Error
@@ -277,20 +359,30 @@ func diff(cur, want Group) (api.GroupPatch, bool) {
 		p.Description = nullable.NewNullableWithValue(*want.Description)
 		changed = true
 	}
+	if want.Status != cur.Status && want.Status != "" {
+		st := api.GroupStatus(want.Status)
+		p.Status = &st
+		changed = true
+	}
 	return p, changed
 }
 
 func sameContent(a, b Group) bool {
-	if a.Name != b.Name || (a.Description == nil) != (b.Description == nil) {
+	if a.Name != b.Name || a.Status != b.Status || (a.Description == nil) != (b.Description == nil) {
 		return false
 	}
 	return a.Description == nil || *a.Description == *b.Description
 }
 
 func fromAPI(g api.Group, etag string) Group {
-	out := Group{UUID: g.Uuid, Name: g.Name, MemberCount: int(g.MemberCount), CreatedAt: g.CreatedAt.Time, UpdatedAt: g.UpdatedAt.Time, ETag: etag}
+	out := Group{UUID: g.Uuid, Name: g.Name, MemberCount: int(g.MemberCount), Status: Status(g.Status),
+		ReferenceCount: int(g.ReferenceCount), CreatedAt: g.CreatedAt.Time, UpdatedAt: g.UpdatedAt.Time, ETag: etag}
 	if d, err := g.Description.Get(); err == nil {
 		out.Description = &d
+	}
+	if a, err := g.ArchivedAt.Get(); err == nil {
+		t := a.Time
+		out.ArchivedAt = &t
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 // Proves the Prism stage can fail: a deliberately broken server behind Prism
 // answers outside openapi.yaml (a createdAt without its Z, a 400 as
-// application/json instead of problem+json, a problem missing members) and
+// application/json instead of problem+json, a problem missing members, a
+// deleted group without purgeAt) and
 // the checker must flag each, while it passes the same server's correct answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { Checker, ContractViolation } from './lib/checker.mjs';
 import { freePort, startPrism } from './lib/procs.mjs';
 
 const id = '0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c';
-const group = { uuid: id, name: 'Finance', description: null, memberCount: 0, createdAt: '2026-11-26T09:15:02.120Z', updatedAt: '2026-11-26T09:15:02.120Z' };
+const group = { uuid: id, name: 'Finance', description: null, status: 'ACTIVE', archivedAt: null, memberCount: 0, referenceCount: 0, createdAt: '2026-11-26T09:15:02.120Z', updatedAt: '2026-11-26T09:15:02.120Z' };
 const problem = { type: 'urn:groupsd:problem:not-found', title: 'Not Found', status: 404, detail: 'no such group', instance: `/api/v2/groups/${id}`, code: 'NOT_FOUND', requestId: 'r1' };
 
 function send(res, status, type, body, headers = {}) {
@@ -34,6 +35,10 @@ function brokenServer(req, res) {
   if (req.method === 'PUT' && path === '/api/v2/groups') {
     // Broken: a well-formed problem, but labelled application/json.
     return send(res, 400, 'application/json', { ...problem, status: 400, code: 'VALIDATION_ERROR' });
+  }
+  if (req.method === 'GET' && path === `/api/v2/deleted-groups/${id}`) {
+    // Broken: a deleted group without its purgeAt.
+    return send(res, 200, 'application/json', { ...group, deletedAt: '2026-11-27T10:00:00.000Z' });
   }
   if (req.method === 'DELETE' && path === `/api/v2/groups/${id}`) {
     // Broken: the problem body lacks its required code and requestId.
@@ -87,6 +92,15 @@ test('the Prism checker flags a broken server', { timeout: 60_000 }, async (t) =
     await assert.rejects(check.call('deleteGroup', 'DELETE', `/v2/groups/${id}`, { key: 'gk_x' }), (err) => {
       assert.ok(err instanceof ContractViolation, err.stack);
       assert.match(err.message, /code|requestId/);
+      t.diagnostic(err.message);
+      return true;
+    });
+  });
+
+  await t.test('a deleted group without purgeAt is a violation', async () => {
+    await assert.rejects(check.call('getDeletedGroup', 'GET', `/v2/deleted-groups/${id}`, { key: 'gk_x' }), (err) => {
+      assert.ok(err instanceof ContractViolation, err.stack);
+      assert.match(err.message, /purgeAt/);
       t.diagnostic(err.message);
       return true;
     });

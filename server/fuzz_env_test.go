@@ -325,15 +325,17 @@ func (env *fuzzEnv) row(t testing.TB, uuid string) (fuzzRow, bool) {
 	return rs[0], true
 }
 
-// reset empties the groups (and their members and the idempotency records
-// that refer to them), behind the server's back but consistently.
+// reset empties the groups, live and trashed (and their members, references
+// and the idempotency records that refer to them), behind the server's back
+// but consistently.
 func (env *fuzzEnv) reset(t testing.TB) {
 	t.Helper()
 	tx, err := env.raw.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DELETE FROM members", "DELETE FROM groups", "DELETE FROM group_counts", "DELETE FROM idempotency_keys"} {
+	for _, q := range []string{"DELETE FROM members", "DELETE FROM group_references", "DELETE FROM groups", "DELETE FROM deleted_groups",
+		"DELETE FROM group_counts", "DELETE FROM idempotency_keys"} {
 		if _, err := tx.Exec(q); err != nil {
 			tx.Rollback()
 			t.Fatal(err)

@@ -47,7 +47,10 @@ var fuzzCodeStatus = map[api.ProblemCode]int{
 	api.PAYLOADTOOLARGE: 413, api.UNSUPPORTEDMEDIATYPE: 415, api.IDEMPOTENCYKEYREUSED: 422,
 	api.PRECONDITIONREQUIRED: 428, api.INTERNAL: 500, api.SERVICEUNAVAILABLE: 503,
 	api.MEMBERNOTFOUND: 404, api.MEMBERLIMITEXCEEDED: 422, api.GROUPLIMITEXCEEDED: 422,
+	api.GROUPARCHIVED: 409, api.GROUPINUSE: 409, api.REFERENCENOTFOUND: 404,
 }
+
+var fuzzReferenceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$`)
 
 func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *routers.Route) {
 	t.Helper()
@@ -85,8 +88,54 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 	switch {
 	case res.status == 304:
 		env.sawVersion(t, res, res.params["uuid"], fail)
-	case res.status/100 == 2 && slices.Contains([]string{"deleteGroup", "removeMember"}, res.op):
+	case res.status == 200 && res.op == "deleteGroup":
+		var c api.DeleteCheck
+		if err := json.Unmarshal(res.body, &c); err != nil {
+			fail("dry run does not decode into api.DeleteCheck: %v", err)
+		}
+		fuzzCheckReferences(c.References, fail)
+		if c.Deletable != (c.TotalReferences == 0) || int64(len(c.References)) != min(c.TotalReferences, 20) {
+			fail("dry run: deletable %v with %d references, %d listed", c.Deletable, c.TotalReferences, len(c.References))
+		}
+	case res.status/100 == 2 && slices.Contains([]string{"deleteGroup", "removeMember", "deleteReference", "purgeDeletedGroup"}, res.op):
 		// 204: no body (the validator checked).
+	case res.status == 200 && res.op == "listReferences":
+		var p api.ReferencePage
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			fail("reference page does not decode into api.ReferencePage: %v", err)
+		}
+		fuzzCheckReferences(p.Content, fail)
+		fuzzCheckPage(len(p.Content), p.Page.Size, p.Page.TotalPages, p.Page.TotalElements, fail)
+	case res.status/100 == 2 && (res.op == "putReference" || res.op == "getReference"):
+		var r api.Reference
+		if err := json.Unmarshal(res.body, &r); err != nil {
+			fail("reference does not decode into api.Reference: %v", err)
+		}
+		fuzzCheckReferences([]api.Reference{r}, fail)
+		if r.ReferenceId != res.params["referenceId"] {
+			fail("reference %q answered for referenceId %q", r.ReferenceId, res.params["referenceId"])
+		}
+		if loc := res.header.Get("Location"); res.status == 201 && loc != "/api/v2/groups/"+strings.ToLower(res.params["uuid"])+"/references/"+r.ReferenceId {
+			fail("Location %q, want the canonical path of the reference", loc)
+		}
+	case res.status == 200 && res.op == "listDeletedGroups":
+		var p api.DeletedGroupPage
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			fail("trash page does not decode into api.DeletedGroupPage: %v", err)
+		}
+		for i, d := range p.Content {
+			fuzzCheckDeleted(d, fail)
+			if i > 0 && p.Content[i-1].DeletedAt.Before(d.DeletedAt.Time) {
+				fail("trash not newest deletion first: %s before %s", p.Content[i-1].DeletedAt.Time, d.DeletedAt.Time)
+			}
+		}
+		fuzzCheckPage(len(p.Content), p.Page.Size, p.Page.TotalPages, p.Page.TotalElements, fail)
+	case res.status == 200 && res.op == "getDeletedGroup":
+		var d api.DeletedGroup
+		if err := json.Unmarshal(res.body, &d); err != nil {
+			fail("deleted group does not decode into api.DeletedGroup: %v", err)
+		}
+		fuzzCheckDeleted(d, fail)
 	case res.status == 200 && (res.op == "listGroups" || res.op == "listUserGroups"):
 		var p fuzzPage
 		if err := json.Unmarshal(res.body, &p); err != nil {
@@ -140,12 +189,47 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 			fail("group: %v", err)
 		}
 		fuzzCheckGroup(g, fail)
-		if res.status == 201 && res.header.Get("Location") != "/api/v2/groups/"+g.UUID {
+		if (res.status == 201 || res.op == "restoreDeletedGroup") && res.header.Get("Location") != "/api/v2/groups/"+g.UUID {
 			fail("Location %q, want the canonical path of %s", res.header.Get("Location"), g.UUID)
+		}
+		var typed api.Group
+		if err := json.Unmarshal(res.body, &typed); err != nil {
+			fail("group does not decode into api.Group: %v", err)
 		}
 		if !res.replayed() { // a replay repeats the ETag of its time
 			env.sawVersion(t, res, g.UUID, fail)
 		}
+	}
+}
+
+// fuzzCheckReferences checks references as listed: valid ids in byte
+// order, kinds and URLs as the spec allows, timestamps in whole milliseconds.
+func fuzzCheckReferences(rs []api.Reference, fail func(string, ...any)) {
+	for i, r := range rs {
+		if !fuzzReferenceID.MatchString(r.ReferenceId) {
+			fail("referenceId %q breaks the ReferenceId pattern", r.ReferenceId)
+		}
+		if i > 0 && rs[i-1].ReferenceId >= r.ReferenceId {
+			fail("references %q, %q out of byte order", rs[i-1].ReferenceId, r.ReferenceId)
+		}
+		if r.Url != nil && !strings.HasPrefix(*r.Url, "https://") {
+			fail("reference url %q is not https", *r.Url)
+		}
+		if r.UpdatedAt.Before(r.CreatedAt.Time) || !r.CreatedAt.Equal(r.CreatedAt.Truncate(time.Millisecond)) {
+			fail("reference timestamps %s, %s", r.CreatedAt.Time, r.UpdatedAt.Time)
+		}
+	}
+}
+
+// fuzzCheckDeleted checks a trashed group: the group's own rules, and it
+// was deleted after its last change and is purged after its deletion.
+func fuzzCheckDeleted(d api.DeletedGroup, fail func(string, ...any)) {
+	var g fuzzGroup
+	b, _ := json.Marshal(d)
+	_ = json.Unmarshal(b, &g)
+	fuzzCheckGroup(g, fail)
+	if d.DeletedAt.Before(d.UpdatedAt.Time) || !d.PurgeAt.After(d.DeletedAt.Time) {
+		fail("deleted group %s: updatedAt %s, deletedAt %s, purgeAt %s", d.Uuid, d.UpdatedAt.Time, d.DeletedAt.Time, d.PurgeAt.Time)
 	}
 }
 
@@ -260,12 +344,15 @@ func (env *fuzzEnv) checkProblem(t testing.TB, res *fuzzResponse, fail func(stri
 // fuzzGroup and fuzzPage are the wire forms of Group and GroupPage; the
 // validator has already checked them against the schema.
 type fuzzGroup struct {
-	UUID        string  `json:"uuid"`
-	Name        string  `json:"name"`
-	Description *string `json:"description"`
-	MemberCount int32   `json:"memberCount"`
-	CreatedAt   string  `json:"createdAt"`
-	UpdatedAt   string  `json:"updatedAt"`
+	UUID           string  `json:"uuid"`
+	Name           string  `json:"name"`
+	Description    *string `json:"description"`
+	Status         string  `json:"status"`
+	ArchivedAt     *string `json:"archivedAt"`
+	MemberCount    int32   `json:"memberCount"`
+	ReferenceCount int32   `json:"referenceCount"`
+	CreatedAt      string  `json:"createdAt"`
+	UpdatedAt      string  `json:"updatedAt"`
 }
 
 type fuzzPage struct {
@@ -288,6 +375,16 @@ func fuzzCheckGroup(g fuzzGroup, fail func(string, ...any)) {
 	}
 	if fuzzNameProblem(g.Name) != "" || strings.TrimFunc(g.Name, unicode.IsSpace) != g.Name {
 		fail("group name %q is not a trimmed valid name", g.Name)
+	}
+	switch {
+	case g.Status != "ACTIVE" && g.Status != "ARCHIVED":
+		fail("group status %q", g.Status)
+	case (g.Status == "ARCHIVED") != (g.ArchivedAt != nil):
+		fail("group status %s with archivedAt %v", g.Status, g.ArchivedAt)
+	case g.ArchivedAt != nil && (!fuzzTimestamp.MatchString(*g.ArchivedAt) || *g.ArchivedAt < g.CreatedAt):
+		fail("archivedAt %q (createdAt %s)", *g.ArchivedAt, g.CreatedAt)
+	case g.MemberCount < 0 || g.ReferenceCount < 0:
+		fail("memberCount %d, referenceCount %d", g.MemberCount, g.ReferenceCount)
 	}
 }
 
@@ -355,26 +452,56 @@ func (env *fuzzEnv) checkStore(t testing.TB) int {
 			fail("group_counts says %d groups for %s, the table holds %d", n, org, counts[org])
 		}
 	}
-	// memberCount is exact: every group's member_count is the number of its
-	// members rows, and no membership outlives its group.
-	mc, err := env.raw.Query(`SELECT g.uuid, g.member_count, (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid)
-		FROM groups g WHERE g.member_count != (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid)
-		UNION ALL SELECT m.group_uuid, -1, COUNT(*) FROM members m
-		WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.org = m.org AND g.uuid = m.group_uuid) GROUP BY m.group_uuid`)
+	// group_counts.archived is the number of the organization's archived
+	// live groups (the lists' fast paths trust it).
+	ac, err := env.raw.Query(`SELECT c.org, c.archived, (SELECT COUNT(*) FROM groups g WHERE g.org = c.org AND g.archived_at IS NOT NULL)
+		FROM group_counts c WHERE c.archived != (SELECT COUNT(*) FROM groups g WHERE g.org = c.org AND g.archived_at IS NOT NULL)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ac.Next() {
+		var org string
+		var stored, real int64
+		if err := ac.Scan(&org, &stored, &real); err != nil {
+			ac.Close()
+			t.Fatal(err)
+		}
+		ac.Close()
+		fail("group_counts says %d archived groups for %s, the table holds %d", stored, org, real)
+	}
+	ac.Close()
+	// memberCount and referenceCount are exact: every group's (live or
+	// trashed) member_count and reference_count are the numbers of its rows,
+	// and no membership or reference outlives its group (a trashed group
+	// keeps both until it is purged).
+	mc, err := env.raw.Query(`WITH g AS (SELECT org, uuid, member_count, reference_count FROM groups
+			UNION ALL SELECT org, uuid, member_count, reference_count FROM deleted_groups)
+		SELECT g.uuid, 'member', g.member_count, (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid) FROM g
+		WHERE g.member_count != (SELECT COUNT(*) FROM members m WHERE m.org = g.org AND m.group_uuid = g.uuid)
+		UNION ALL SELECT g.uuid, 'reference', g.reference_count, (SELECT COUNT(*) FROM group_references r WHERE r.org = g.org AND r.group_uuid = g.uuid) FROM g
+		WHERE g.reference_count != (SELECT COUNT(*) FROM group_references r WHERE r.org = g.org AND r.group_uuid = g.uuid)
+		UNION ALL SELECT m.group_uuid, 'member', -1, COUNT(*) FROM members m
+		WHERE NOT EXISTS (SELECT 1 FROM g WHERE g.org = m.org AND g.uuid = m.group_uuid) GROUP BY m.group_uuid
+		UNION ALL SELECT r.group_uuid, 'reference', -1, COUNT(*) FROM group_references r
+		WHERE NOT EXISTS (SELECT 1 FROM g WHERE g.org = r.org AND g.uuid = r.group_uuid) GROUP BY r.group_uuid
+		UNION ALL SELECT d.uuid, 'trashed and live', -2, 0 FROM deleted_groups d JOIN groups l ON l.uuid = d.uuid`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mc.Close()
 	for mc.Next() {
-		var uuid string
+		var uuid, what string
 		var count, listed int64
-		if err := mc.Scan(&uuid, &count, &listed); err != nil {
+		if err := mc.Scan(&uuid, &what, &count, &listed); err != nil {
 			t.Fatal(err)
 		}
-		if count < 0 {
-			fail("%d memberships of group %s, which does not exist", listed, uuid)
+		switch count {
+		case -1:
+			fail("%d %ss of group %s, which does not exist", listed, what, uuid)
+		case -2:
+			fail("group %s is both in the trash and live", uuid)
 		}
-		fail("group %s has memberCount %d and %d members", uuid, count, listed)
+		fail("group %s has %sCount %d and %d %s rows", uuid, what, count, listed, what)
 	}
 	return len(rows)
 }

@@ -102,8 +102,9 @@ func (env *fuzzEnv) listGroups(t testing.TB, model []fuzzRow, in fuzzListInput) 
 		if n := utf8.RuneCountInString(in.Q); n < 1 || n > 255 {
 			bad = append(bad, "q")
 		}
-		if !utf8.ValidString(in.Q) {
-			exact = false
+		// Query values must be UTF-8 without NUL (openapi.yaml info.description).
+		if !fuzzValidQueryValue(in.Q) {
+			bad = append(bad, "q")
 		}
 	}
 	prefix := "/api/v2/groups"
@@ -140,6 +141,9 @@ func (env *fuzzEnv) listGroups(t testing.TB, model []fuzzRow, in fuzzListInput) 
 		}
 		cursor, at, ok := fuzzMergeCursor(*p.Page.Next, in.Cursor, sorts)
 		v.Set("cursor", cursor)
+		if !fuzzValidQueryValue(cursor) {
+			bad = append(bad, "cursor")
+		}
 		switch {
 		case page != 0:
 			bad = append(bad, "page")
@@ -154,6 +158,9 @@ func (env *fuzzEnv) listGroups(t testing.TB, model []fuzzRow, in fuzzListInput) 
 		}
 	case in.Flags&8 != 0:
 		v.Set("cursor", in.Cursor)
+		if !fuzzValidQueryValue(in.Cursor) {
+			bad = append(bad, "cursor")
+		}
 		switch {
 		case len(in.Cursor) < 1 || utf8.RuneCountInString(in.Cursor) > 2048:
 			bad = append(bad, "cursor")
@@ -364,4 +371,10 @@ func FuzzListGroups(f *testing.F) {
 	f.Fuzz(func(t *testing.T, page, size int64, sort, q, cursor string, flags uint8) {
 		env.listGroups(t, model, fuzzListInput{Page: page, Size: size, Sort: sort, Q: q, Cursor: cursor, Flags: flags})
 	})
+}
+
+// fuzzValidQueryValue: every query value must be valid UTF-8 without NUL,
+// or the answer is 400 naming the parameter (openapi.yaml info.description).
+func fuzzValidQueryValue(v string) bool {
+	return utf8.ValidString(v) && !strings.ContainsRune(v, 0)
 }

@@ -120,7 +120,7 @@ func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
 	case len(fr.body) <= server.MaxBodyBytes && res.status == 413:
 		t.Fatalf("a %d-byte body got 413\n%s", len(fr.body), res)
 	case authWant == fuzzAuthValid && res.req.Header.Get("Content-Type") == "" && len(fr.body) > 0 &&
-		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup", "changeMembers"}, res.op) &&
+		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup", "changeMembers", "putReference"}, res.op) &&
 		res.status != 415:
 		t.Fatalf("a body without Content-Type got %d, want 415\n%s", res.status, res)
 	}
@@ -171,6 +171,25 @@ func FuzzRequest(f *testing.F) {
 		{Method: "DELETE", Path: "/api/v2/groups/{uuid}/members/a", Flags: 4},
 		{Method: "GET", Path: "/api/v2/users/user-42/groups", Query: "sort=name,desc&size=1", Flags: 4},
 		{Method: "GET", Path: "/v2/users/%2Da/groups", Flags: 4},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/merge-patch+json", IfMatch: "{etag}", Body: []byte(`{"status":"ARCHIVED"}`)},
+		{Method: "PATCH", Path: "/api/v2/groups/{uuid}", ContentType: "application/json", Body: []byte(`{"status":"ACTIVE","name":"Back"}`)},
+		{Method: "PUT", Path: "/api/v2/groups", ContentType: "application/json", IfMatch: "{etag}", Body: []byte(`{"uuid":"{uuid}","name":"Anchor","status":"ARCHIVED","archivedAt":null,"referenceCount":3}`)},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "application/json", Body: []byte(`{"name":"Born archived","status":"ARCHIVED"}`)},
+		{Method: "GET", Path: "/api/v2/groups", Query: "status=ARCHIVED&size=1", Flags: 4},
+		{Method: "GET", Path: "/api/v2/users/user-42/groups", Query: "status=ALL", Flags: 4},
+		{Method: "PUT", Path: "/api/v2/groups/{uuid}/references/chain-7", ContentType: "application/json", Body: []byte(`{"kind":"approval-chain","displayName":"Travel","url":"https://a.example/7"}`)},
+		{Method: "PUT", Path: "/api/v2/groups/{uuid}/references/chain-7", ContentType: "application/json", Body: []byte(`{"kind":"Bad","displayName":"x","url":"http://a"}`)},
+		{Method: "PUT", Path: "/v2/groups/{other}/references/r", ContentType: "application/json", Body: []byte(`{"kind":"budget","displayName":"B"}`)},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}/references/chain-7", Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}/references", Query: "size=1", Flags: 4},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}/references/chain-7", Flags: 4},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}", Query: "dryRun=true", Flags: 4},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}", Query: "dryRun=true", Flags: 6},
+		{Method: "GET", Path: "/api/v2/deleted-groups", Query: "size=2", Flags: 4},
+		{Method: "GET", Path: "/api/v2/deleted-groups/{uuid}", Flags: 4},
+		{Method: "POST", Path: "/api/v2/deleted-groups/{uuid}/restore", ContentType: "application/json", Body: []byte(`{"name":"Restored"}`)},
+		{Method: "POST", Path: "/api/v2/deleted-groups/{uuid}/restore", Flags: 4},
+		{Method: "DELETE", Path: "/api/v2/deleted-groups/{uuid}", Flags: 4},
 	} {
 		f.Add(in.Method, in.Path, in.Query, in.ContentType, in.IfMatch, in.IfNoneMatch, in.IdempotencyKey,
 			in.RequestID, in.AuthRaw, in.Auth, in.Body, in.Flags)

@@ -97,12 +97,15 @@ func (env *fuzzEnv) updateGroup(t testing.TB, st *fuzzUpdateState, in fuzzUpdate
 	var want int
 	ctOK := ct != "text/plain" && (!put || ct == "application/json")
 	invalid := nameMode == 2 || (put && nameMode == 0) || (name != nil && fuzzNameProblem(*name) != "") ||
-		(desc != nil && fuzzDescriptionProblem(*desc) != "") || utf8.RuneCountInString(ifMatch) > 1024
+		(desc != nil && fuzzDescriptionProblem(*desc) != "") || utf8.RuneCountInString(ifMatch) > 1024 ||
+		!utf8.ValidString(ifMatch) // header values must be UTF-8 (openapi.yaml info.description)
 	var newName string
 	if name != nil {
 		newName = strings.TrimFunc(*name, unicode.IsSpace)
 	}
 	switch {
+	case !utf8.ValidString(ifMatch): // header values are checked before the body's type
+		want = 400
 	case !ctOK:
 		want = 415
 	case invalid:

@@ -297,6 +297,113 @@ async function faultProxy(upstream: string, plan: Fault[]) {
   return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((r) => proxy.close(r)) };
 }
 
+type Reference = components['schemas']['Reference'];
+type DeletedGroup = components['schemas']['DeletedGroup'];
+type DeleteCheck = components['schemas']['DeleteCheck'];
+
+test('lifecycle with the generated SDK: archive, status filter, references, GROUP_IN_USE, trash and restore', async (t) => {
+  const group = ok(await client.POST('/v2/groups', { body: { name: 'Lifecycle', status: 'ACTIVE' } }));
+  const uuid = group.uuid;
+  assert.equal(group.status, 'ACTIVE');
+  assert.equal(group.archivedAt, null);
+  assert.equal(group.referenceCount, 0);
+
+  await t.test('archive with If-Match; writes are a typed GROUP_ARCHIVED; reactivate by PUT', async () => {
+    const read = await client.GET('/v2/groups/{uuid}', { params: { path: { uuid } } });
+    const etag = read.response.headers.get('etag') ?? '';
+    const archived = ok(await client.PATCH('/v2/groups/{uuid}', {
+      params: { path: { uuid }, header: { 'If-Match': etag } },
+      body: { status: 'ARCHIVED' },
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    }));
+    assert.equal(archived.status, 'ARCHIVED');
+    assert.match(archived.archivedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const refused = await client.PUT('/v2/groups/{uuid}/members/{userId}', { params: { path: { uuid, userId: 'user-1' } } });
+    assert.equal(refused.response.status, 409);
+    const problem: Problem | undefined = refused.error;
+    assert.equal(problem?.code, 'GROUP_ARCHIVED');
+    const listed = ok(await client.GET('/v2/groups', { params: { query: { status: 'ARCHIVED' } } }));
+    assert.deepEqual(listed.content.map((g) => g.uuid), [uuid]);
+    const active = ok(await client.GET('/v2/groups', { params: { query: { status: 'ACTIVE', q: 'lifecycle' } } }));
+    assert.deepEqual(active.content, []);
+    const all = ok(await client.GET('/v2/groups', { params: { query: { status: 'ALL', q: 'lifecycle' } } }));
+    assert.equal(all.page.totalElements, 1);
+    const back: Group = ok(await client.PUT('/v2/groups', { body: { ...archived, status: 'ACTIVE' } }));
+    assert.equal(back.status, 'ACTIVE');
+    assert.equal(back.archivedAt, null);
+  });
+
+  await t.test('references: 201 then 200, typed REFERENCE_NOT_FOUND, paged list', async () => {
+    const path = { uuid, referenceId: 'chain-7' };
+    const body = { kind: 'approval-chain', displayName: 'Travel approvals', url: 'https://approvals.example.com/chains/7' };
+    const first = await client.PUT('/v2/groups/{uuid}/references/{referenceId}', { params: { path }, body });
+    assert.equal(first.response.status, 201);
+    const ref: Reference = ok(first);
+    assert.equal(first.response.headers.get('location'), `/api/v2/groups/${uuid}/references/chain-7`);
+    const again = await client.PUT('/v2/groups/{uuid}/references/{referenceId}', { params: { path }, body });
+    assert.equal(again.response.status, 200);
+    assert.equal(ok(again).createdAt, ref.createdAt);
+    ok(await client.PUT('/v2/groups/{uuid}/references/{referenceId}', { params: { path: { uuid, referenceId: 'budget-1' } }, body: { kind: 'budget', displayName: 'Q3 budget' } }));
+    const missing = await client.GET('/v2/groups/{uuid}/references/{referenceId}', { params: { path: { uuid, referenceId: 'nope' } } });
+    assert.equal(missing.response.status, 404);
+    assert.equal(missing.error?.code, 'REFERENCE_NOT_FOUND');
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = ok(await client.GET('/v2/groups/{uuid}/references', { params: { path: { uuid }, query: cursor ? { size: 1, cursor } : { size: 1 } } }));
+      ids.push(...page.content.map((r) => r.referenceId));
+      cursor = page.page.next ?? undefined;
+    } while (cursor);
+    assert.deepEqual(ids, ['budget-1', 'chain-7']);
+    const read = ok(await client.GET('/v2/groups/{uuid}', { params: { path: { uuid } } }));
+    assert.equal(read.referenceCount, 2);
+  });
+
+  await t.test('delete is a typed GROUP_IN_USE; dryRun answers a DeleteCheck', async () => {
+    const refused = await client.DELETE('/v2/groups/{uuid}', { params: { path: { uuid } } });
+    assert.equal(refused.response.status, 409);
+    const problem: Problem | undefined = refused.error;
+    assert.equal(problem?.code, 'GROUP_IN_USE');
+    assert.equal(problem?.totalReferences, 2);
+    assert.deepEqual(problem?.references?.map((r) => r.referenceId), ['budget-1', 'chain-7']);
+    const dry = await client.DELETE('/v2/groups/{uuid}', { params: { path: { uuid }, query: { dryRun: true } } });
+    assert.equal(dry.response.status, 200);
+    const check: DeleteCheck | undefined = dry.data;
+    assert.deepEqual({ ...check, references: check?.references.length }, { deletable: false, memberCount: 0, totalReferences: 2, references: 2 });
+    for (const referenceId of ['budget-1', 'chain-7']) {
+      const res = await client.DELETE('/v2/groups/{uuid}/references/{referenceId}', { params: { path: { uuid, referenceId } } });
+      assert.equal(res.response.status, 204);
+    }
+  });
+
+  await t.test('delete to the trash, list and get it, restore into a taken name (409), then under a new one, and purge', async () => {
+    const deleted = await client.DELETE('/v2/groups/{uuid}', { params: { path: { uuid } } });
+    assert.equal(deleted.response.status, 204);
+    const gone = await client.GET('/v2/groups/{uuid}', { params: { path: { uuid } } });
+    assert.equal(gone.error?.code, 'NOT_FOUND');
+    const trash = ok(await client.GET('/v2/deleted-groups', { params: { query: { size: 10 } } }));
+    const entry: DeletedGroup | undefined = trash.content.find((d) => d.uuid === uuid);
+    assert.ok(entry, 'the trash lists the group');
+    assert.ok(Date.parse(entry.purgeAt) > Date.parse(entry.deletedAt));
+    assert.deepEqual(ok(await client.GET('/v2/deleted-groups/{uuid}', { params: { path: { uuid } } })), entry);
+    ok(await client.POST('/v2/groups', { body: { name: 'LIFECYCLE' } }));
+    const conflict = await client.POST('/v2/deleted-groups/{uuid}/restore', { params: { path: { uuid } } });
+    assert.equal(conflict.response.status, 409);
+    assert.equal(conflict.error?.code, 'NAME_CONFLICT');
+    const restored = await client.POST('/v2/deleted-groups/{uuid}/restore', { params: { path: { uuid } }, body: { name: 'Lifecycle (restored)' } });
+    const back: Group = ok(restored);
+    assert.equal(back.uuid, uuid);
+    assert.equal(back.name, 'Lifecycle (restored)');
+    assert.equal(restored.response.headers.get('location'), `/api/v2/groups/${uuid}`);
+    assert.equal(ok(await client.GET('/v2/groups/{uuid}', { params: { path: { uuid } } })).createdAt, group.createdAt);
+    assert.equal((await client.DELETE('/v2/groups/{uuid}', { params: { path: { uuid } } })).response.status, 204);
+    const purged = await client.DELETE('/v2/deleted-groups/{uuid}', { params: { path: { uuid } } });
+    assert.equal(purged.response.status, 204);
+    const none = await client.GET('/v2/deleted-groups/{uuid}', { params: { path: { uuid } } });
+    assert.equal(none.error?.code, 'NOT_FOUND');
+  });
+});
+
 test('a create retried through a flaky network creates one group', async (t) => {
   for (const plan of [['dropAfter'], ['unavailable', 'dropAfter'], ['dropBefore', 'unavailable']] as Fault[][]) {
     await t.test(plan.join(' then '), async () => {
