@@ -32,18 +32,26 @@ func toAPI(g store.Group) api.Group {
 		MemberCount:    int32(g.MemberCount),
 		ReferenceCount: int32(g.ReferenceCount),
 		Status:         api.GroupStatus(g.Status()),
-		ArchivedAt:     nullable.NewNullNullable[apitime.Millis](),
+		ArchivedAt:     nullMillis,
+		Description:    nullString,
 	}
 	if g.ArchivedAt != 0 {
 		out.ArchivedAt = nullable.NewNullableWithValue(apitime.FromUnixMilli(g.ArchivedAt))
 	}
 	if g.Description != nil {
 		out.Description = nullable.NewNullableWithValue(*g.Description)
-	} else {
-		out.Description = nullable.NewNullNullable[string]()
 	}
 	return out
 }
+
+// nullString and nullMillis are shared explicit nulls. A nullable.Nullable
+// is a map, so each new null would be an allocation, 40 of them for a page
+// of 20 groups (the list profile in docs/performance.md); sharing one is
+// safe because nothing mutates them: Set and SetNull replace the map.
+var (
+	nullString = nullable.NewNullNullable[string]()
+	nullMillis = nullable.NewNullNullable[apitime.Millis]()
+)
 
 // toAPIPage maps a page of the store to listGroups' body.
 func toAPIPage(p store.Page, size int) api.GroupPage {

@@ -52,7 +52,7 @@ func pageMetadata(number, size int, total int64, next string) api.PageMetadata {
 		Size:          int32(size),
 		TotalElements: total,
 		TotalPages:    int32((total + int64(size) - 1) / int64(size)),
-		Next:          nullable.NewNullNullable[string](),
+		Next:          nullString,
 	}
 	if next != "" {
 		m.Next = nullable.NewNullableWithValue(next)
