@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Checker } from './lib/checker.mjs';
 import { startGroupsd, startPrism } from './lib/procs.mjs';
+import { operations } from './lib/spec.mjs';
 
 const unknownId = '0193a1f4-6c2e-7d8a-9b1c-2f3e4d5a6b7c';
 // A body over the 1 MiB limit, but otherwise a valid group.
@@ -19,7 +20,7 @@ const unreachable = new Set(['500', '503']);
 // Statuses Prism cannot carry: a GET with a body (stoplightio/prism#2259).
 // The scenario checks them against the server directly.
 const notProxyable = new Set(['listGroups 413', 'getGroup 413', 'listMembers 413', 'getMember 413', 'listUserGroups 413',
-  'listReferences 413', 'getReference 413', 'listDeletedGroups 413', 'getDeletedGroup 413']);
+  'listReferences 413', 'getReference 413', 'listDeletedGroups 413', 'getDeletedGroup 413', 'listApiKeys 413', 'getApiKey 413']);
 // Reached only by a race: tried hard, reported when missed, not required.
 // (changeMembers 409 used to be here; GROUP_ARCHIVED now reaches it.)
 const bestEffort = new Set([]);
@@ -30,7 +31,20 @@ let main; let strict; let check; let strictCheck; let A; let B; let C;
 
 before(async () => {
   const servers = await Promise.all([
-    startGroupsd({ orgs: ['org-a', 'org-b', 'org-c'] }),
+    // The org keys do the bulk of the scenario (the groups-per-user setup
+    // alone sends 2,000 requests), so each has its own generous limit
+    // (keys create --rate-limit --rate-burst); the other keys keep the
+    // server's default (100/s, bursts of 200).
+    startGroupsd({
+      orgs: ['org-a', 'org-b', 'org-c'],
+      keyArgs: ['--rate-limit', '100000', '--rate-burst', '100000'],
+      extraKeys: {
+        admin: { org: 'org-a', scopes: ['groups:read', 'groups:write', 'webhooks:manage', 'keys:manage'] },
+        adminB: { org: 'org-b', scopes: ['keys:manage'] },
+        keyReader: { org: 'org-a', scopes: ['groups:read', 'keys:manage'] },
+        hooksOnly: { org: 'org-a', scopes: ['webhooks:manage'] },
+      },
+    }),
     startGroupsd({ orgs: ['org-a'], args: ['--require-if-match'] }),
   ]);
   [main, strict] = servers;
@@ -281,9 +295,9 @@ test('a body over 1 MiB is 413 on every operation, even one that takes no body',
  * Sends a GET with a body over 1 MiB straight to the server (Prism cannot
  * proxy it), checks the problem+json and returns the status.
  */
-function getWithHugeBody(path) {
+function getWithHugeBody(path, key = A) {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${main.url}${path}`, { method: 'GET', headers: { Authorization: `Bearer ${A}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(huge) } }, (res) => {
+    const req = http.request(`${main.url}${path}`, { method: 'GET', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(huge) } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -819,6 +833,305 @@ test('with --require-if-match, archive needs If-Match (428) but a dry run does n
   const dry = await expect(strictCheck, 200, 'deleteGroup', 'DELETE', `${path}?dryRun=true`, { key });
   assert.equal(dry.json.deletable, true);
   await expect(strictCheck, 200, 'updateGroup', 'PATCH', path, { key, body: { status: 'ARCHIVED' }, contentType: mp, headers: { 'If-Match': created.headers.get('etag') } });
+});
+
+// API keys (issue 16): the six /v2/api-keys operations and every documented
+// status of each, then 403 INSUFFICIENT_SCOPE and 429 RATE_LIMITED on every
+// operation of the spec. The steps share k and run in order, in org A.
+const k = {};
+const keyPattern = /^gk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;
+const allScopes = ['groups:read', 'groups:write', 'webhooks:manage', 'keys:manage'];
+// Well-formed, but no key has it.
+const noKeyId = 'ffffffffffff';
+const day = 86_400_000;
+
+/** Waits out the server's cache of authentication answers (0.5 s, docs/keys.md). */
+const authCacheExpiry = () => new Promise((r) => setTimeout(r, 1100));
+
+/** A concrete path for an operation's template: unknown ids, always well-formed. */
+function concrete(template) {
+  const values = { uuid: unknownId, userId: 'u1', referenceId: 'r1', keyId: noKeyId };
+  return template.replace(/\{([^}]+)\}/g, (_, name) => {
+    if (!(name in values)) throw new Error(`no value for path parameter ${name} of ${template}`);
+    return values[name];
+  });
+}
+
+/** An (empty) JSON body of the operation's first request media type, if it takes one. */
+const bodyFor = (op) => (op.contentType ? { raw: '{}', contentType: op.contentType } : {});
+
+/** Asserts a 403 is INSUFFICIENT_SCOPE naming scope, in the body and in WWW-Authenticate (RFC 6750 §3.1). */
+function assertInsufficientScope(res, scope, what) {
+  assert.equal(res.json.code, 'INSUFFICIENT_SCOPE', what);
+  assert.ok(res.json.detail.includes(scope), `${what}: the detail names ${scope}: ${res.json.detail}`);
+  const auth = res.headers.get('www-authenticate') ?? '';
+  assert.ok(auth.startsWith('Bearer ') && auth.includes('error="insufficient_scope"') && auth.includes(`scope="${scope}"`), `${what}: WWW-Authenticate: ${auth}`);
+}
+
+test('API key operations answer 401 without a valid key', async () => {
+  await expect(check, 401, 'listApiKeys', 'GET', '/v2/api-keys');
+  await expect(check, 401, 'createApiKey', 'POST', '/v2/api-keys', { key: 'gk_nope_nope', body: { name: 'x', scopes: ['groups:read'] } });
+  await expect(check, 401, 'getApiKey', 'GET', `/v2/api-keys/${noKeyId}`, { key: 'not-a-key' });
+  await expect(check, 401, 'updateApiKey', 'PATCH', `/v2/api-keys/${noKeyId}`, { body: {}, contentType: mp });
+  await expect(check, 401, 'deleteApiKey', 'DELETE', `/v2/api-keys/${noKeyId}`);
+  await expect(check, 401, 'rotateApiKey', 'POST', `/v2/api-keys/${noKeyId}/rotate`, { key: `gk_${noKeyId}_${'A'.repeat(43)}`, body: {} });
+});
+
+test('createApiKey answers 201 with the secret shown once, Location and no-store; the key works within its scopes', async () => {
+  const admin = main.keys.admin;
+  const res = await expect(check, 201, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, body: { name: 'nightly report', scopes: ['groups:read'] } });
+  k.reader = res.json;
+  assert.match(k.reader.secret, keyPattern);
+  assert.ok(k.reader.secret.startsWith(`gk_${k.reader.id}_`), 'the secret carries the key id');
+  assert.equal(k.reader.name, 'nightly report');
+  assert.deepEqual(k.reader.scopes, ['groups:read']);
+  assert.equal(k.reader.rateLimit, undefined, 'the server default limit');
+  assert.equal(res.headers.get('location'), `/api/v2/api-keys/${k.reader.id}`);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  // The admin key keeps the server's default limit: 100/s, bursts of 200.
+  assert.equal(res.headers.get('ratelimit-policy'), '"key";q=200;w=2');
+  assert.match(res.headers.get('ratelimit'), /^"key";r=\d+;t=\d+$/);
+  // Without expiresAt: no later than the calling key (itself at the 360-day maximum).
+  const life = Date.parse(k.reader.expiresAt) - Date.parse(k.reader.createdAt);
+  assert.ok(life <= 360 * day && life > 360 * day - 600_000, `expiresAt ${k.reader.expiresAt}, createdAt ${k.reader.createdAt}`);
+  await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: k.reader.secret });
+  const denied = await expect(check, 403, 'createGroup', 'POST', '/v2/groups', { key: k.reader.secret, body: { name: 'Not allowed' } });
+  assertInsufficientScope(denied, 'groups:write', 'a read-only key creating a group');
+
+  const expiresAt = new Date(Date.now() + 30 * day).toISOString();
+  const writer = await expect(check, 201, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, body: { name: 'writer', scopes: ['groups:write', 'groups:read'], expiresAt, rateLimit: { perSecond: 5, burst: 10 } } });
+  k.writer = writer.json;
+  assert.deepEqual(k.writer.scopes, ['groups:read', 'groups:write']);
+  assert.equal(k.writer.expiresAt, expiresAt);
+  assert.deepEqual(k.writer.rateLimit, { perSecond: 5, burst: 10 });
+  const used = await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: k.writer.secret });
+  assert.equal(used.headers.get('ratelimit-policy'), '"key";q=10;w=2');
+  assert.equal(used.headers.get('ratelimit'), '"key";r=9;t=1');
+});
+
+test('createApiKey answers 400, 403 for a scope the caller lacks, 413, 415', async () => {
+  const admin = main.keys.admin;
+  for (const body of [
+    { name: 'x', scopes: [] },
+    { name: 'x', scopes: ['groups:admin'] },
+    { scopes: ['groups:read'] },
+    { name: 'x', scopes: ['groups:read'], extra: 1 },
+    { name: 'x', scopes: ['groups:read'], expiresAt: new Date(Date.now() + 400 * day).toISOString() },
+    { name: 'x', scopes: ['groups:read'], expiresAt: '2001-01-01T00:00:00Z' },
+    { name: 'x', scopes: ['groups:read'], rateLimit: { perSecond: 0, burst: 1 } },
+  ]) {
+    const res = await expect(check, 400, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, body });
+    assert.equal(res.json.code, 'VALIDATION_ERROR', JSON.stringify(body));
+  }
+  // keyReader holds groups:read and keys:manage only.
+  const held = ['groups:read', 'keys:manage'];
+  for (const scopes of [['groups:write'], ['groups:read', 'webhooks:manage'], ['keys:manage', 'groups:write']]) {
+    const res = await expect(check, 403, 'createApiKey', 'POST', '/v2/api-keys', { key: main.keys.keyReader, body: { name: 'escalation', scopes } });
+    assertInsufficientScope(res, scopes.find((s) => !held.includes(s)), `granting ${scopes}`);
+  }
+  // What it holds it may hand on.
+  k.subset = (await expect(check, 201, 'createApiKey', 'POST', '/v2/api-keys', { key: main.keys.keyReader, body: { name: 'subset', scopes: ['groups:read'] } })).json;
+  await expect(check, 413, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, raw: huge });
+  await expect(check, 415, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, raw: 'name=x', contentType: 'text/plain' });
+});
+
+test('listApiKeys pages oldest first by cursor and offset (200), never with a secret, per organization; 400', async () => {
+  const admin = main.keys.admin;
+  const all = [];
+  let total;
+  let url = '/v2/api-keys?size=2';
+  for (let pages = 0; url; pages++) {
+    assert.ok(pages < 20, 'the cursors end');
+    const res = await expect(check, 200, 'listApiKeys', 'GET', url, { key: admin });
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.ok(!res.text.includes('gk_'), 'no secret in a list');
+    total ??= res.json.page.totalElements;
+    assert.equal(res.json.page.totalElements, total);
+    all.push(...res.json.content);
+    url = res.json.page.next ? `/v2/api-keys?size=2&cursor=${encodeURIComponent(res.json.page.next)}` : null;
+  }
+  assert.equal(all.length, total);
+  const ids = all.map((x) => x.id);
+  assert.equal(new Set(ids).size, ids.length, 'no key twice');
+  for (const x of [k.reader, k.writer, k.subset]) assert.ok(ids.includes(x.id), `${x.name} listed`);
+  for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].createdAt <= all[i].createdAt, 'oldest first');
+  const byOffset = await expect(check, 200, 'listApiKeys', 'GET', '/v2/api-keys?size=2&page=1', { key: admin });
+  assert.deepEqual(byOffset.json.content.map((x) => x.id), ids.slice(2, 4));
+  const otherOrg = await expect(check, 200, 'listApiKeys', 'GET', '/v2/api-keys', { key: main.keys.adminB });
+  assert.ok(otherOrg.json.content.length >= 1 && otherOrg.json.content.every((x) => !ids.includes(x.id)), 'org B sees only its keys');
+  await expect(check, 400, 'listApiKeys', 'GET', '/v2/api-keys?size=0', { key: admin });
+  await expect(check, 400, 'listApiKeys', 'GET', '/v2/api-keys?cursor=not-a-cursor', { key: admin });
+  await expect(check, 400, 'listApiKeys', 'GET', '/v2/api-keys?page=1&cursor=x', { key: admin });
+  assert.equal(await getWithHugeBody('/api/v2/api-keys', admin), 413);
+});
+
+test('getApiKey answers 200 without the secret, 404 across orgs and for an unknown id, 400 for a bad id', async () => {
+  const admin = main.keys.admin;
+  const res = await expect(check, 200, 'getApiKey', 'GET', `/v2/api-keys/${k.writer.id}`, { key: admin });
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.ok(!('secret' in res.json));
+  for (const field of ['id', 'name', 'scopes', 'createdAt', 'expiresAt', 'rateLimit']) assert.deepEqual(res.json[field], k.writer[field], field);
+  assert.ok(res.json.lastUsedAt, 'a key used once shows lastUsedAt at once');
+  const cross = await expect(check, 404, 'getApiKey', 'GET', `/v2/api-keys/${k.writer.id}`, { key: main.keys.adminB });
+  assert.equal(cross.json.code, 'NOT_FOUND');
+  await expect(check, 404, 'getApiKey', 'GET', `/v2/api-keys/${noKeyId}`, { key: admin });
+  await expect(check, 400, 'getApiKey', 'GET', '/v2/api-keys/not-a-key-id', { key: admin });
+  assert.equal(await getWithHugeBody(`/api/v2/api-keys/${k.writer.id}`, admin), 413);
+});
+
+test('updateApiKey renames, sets and clears the rate limit (200); 400, 403, 404, 413, 415', async () => {
+  const admin = main.keys.admin;
+  const path = `/v2/api-keys/${k.writer.id}`;
+  const res = await expect(check, 200, 'updateApiKey', 'PATCH', path, { key: admin, body: { name: 'writer (renamed)', rateLimit: { perSecond: 50, burst: 100 } }, contentType: mp });
+  assert.equal(res.json.name, 'writer (renamed)');
+  assert.deepEqual(res.json.rateLimit, { perSecond: 50, burst: 100 });
+  assert.deepEqual(res.json.scopes, k.writer.scopes);
+  const cleared = await expect(check, 200, 'updateApiKey', 'PATCH', path, { key: admin, body: { rateLimit: null }, contentType: mp });
+  assert.equal(cleared.json.rateLimit, undefined);
+  assert.equal(cleared.json.name, 'writer (renamed)');
+  await expect(check, 200, 'updateApiKey', 'PATCH', path, { key: admin, body: {} });
+  for (const body of [{ rateLimit: { perSecond: 0, burst: 1 } }, { rateLimit: { perSecond: 1 } }, { scopes: ['keys:manage'] }, { expiresAt: null }]) {
+    const bad = await expect(check, 400, 'updateApiKey', 'PATCH', path, { key: admin, body, contentType: mp });
+    assert.equal(bad.json.code, 'VALIDATION_ERROR', JSON.stringify(body));
+  }
+  await expect(check, 400, 'updateApiKey', 'PATCH', '/v2/api-keys/not-a-key-id', { key: admin, body: {}, contentType: mp });
+  // keyReader lacks groups:write, which the writer key holds.
+  const up = await expect(check, 403, 'updateApiKey', 'PATCH', path, { key: main.keys.keyReader, body: { rateLimit: { perSecond: 1000, burst: 1000 } }, contentType: mp });
+  assertInsufficientScope(up, 'groups:write', 'changing a stronger key');
+  await expect(check, 404, 'updateApiKey', 'PATCH', path, { key: main.keys.adminB, body: { name: 'theirs' }, contentType: mp });
+  await expect(check, 404, 'updateApiKey', 'PATCH', `/v2/api-keys/${noKeyId}`, { key: admin, body: {}, contentType: mp });
+  await expect(check, 413, 'updateApiKey', 'PATCH', path, { key: admin, raw: huge, contentType: mp });
+  await expect(check, 415, 'updateApiKey', 'PATCH', path, { key: admin, raw: 'name=x', contentType: 'text/plain' });
+});
+
+test('rotateApiKey answers 200 with a new secret; the old one works for the grace period only; 400, 403, 404, 413, 415', async () => {
+  const admin = main.keys.admin;
+  const path = `/v2/api-keys/${k.reader.id}/rotate`;
+  const old = k.reader.secret;
+  const res = await expect(check, 200, 'rotateApiKey', 'POST', path, { key: admin, body: { gracePeriod: 3600 } });
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.equal(res.json.id, k.reader.id);
+  assert.deepEqual(res.json.scopes, k.reader.scopes);
+  assert.equal(res.json.expiresAt, k.reader.expiresAt);
+  assert.match(res.json.secret, keyPattern);
+  assert.ok(res.json.secret.startsWith(`gk_${k.reader.id}_`));
+  assert.notEqual(res.json.secret, old);
+  assert.equal(Date.parse(res.json.previousSecretExpiresAt) - Date.parse(res.json.rotatedAt), 3600_000);
+  // During the grace period both secrets work.
+  await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: old });
+  await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: res.json.secret });
+  // Rotating again retires the oldest secret at once; a grace of 0 the second one too.
+  const again = await expect(check, 200, 'rotateApiKey', 'POST', path, { key: admin, body: { gracePeriod: 0 } });
+  await authCacheExpiry();
+  await expect(check, 401, 'listGroups', 'GET', '/v2/groups?size=1', { key: old });
+  await expect(check, 401, 'listGroups', 'GET', '/v2/groups?size=1', { key: res.json.secret });
+  await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: again.json.secret });
+  // {} takes the default grace, 24 h.
+  const dflt = await expect(check, 200, 'rotateApiKey', 'POST', path, { key: admin, body: {} });
+  assert.equal(Date.parse(dflt.json.previousSecretExpiresAt) - Date.parse(dflt.json.rotatedAt), day);
+  k.reader.secret = dflt.json.secret;
+  for (const body of [{ gracePeriod: 604_801 }, { gracePeriod: -1 }, { gracePeriod: 'soon' }, { grace: 60 }]) {
+    const bad = await expect(check, 400, 'rotateApiKey', 'POST', path, { key: admin, body });
+    assert.equal(bad.json.code, 'VALIDATION_ERROR', JSON.stringify(body));
+  }
+  await expect(check, 400, 'rotateApiKey', 'POST', '/v2/api-keys/not-a-key-id/rotate', { key: admin, body: {} });
+  // Rotating a stronger key would hand its powers to the caller.
+  const up = await expect(check, 403, 'rotateApiKey', 'POST', `/v2/api-keys/${k.writer.id}/rotate`, { key: main.keys.keyReader, body: {} });
+  assertInsufficientScope(up, 'groups:write', 'rotating a stronger key');
+  await expect(check, 404, 'rotateApiKey', 'POST', path, { key: main.keys.adminB, body: {} });
+  await expect(check, 404, 'rotateApiKey', 'POST', `/v2/api-keys/${noKeyId}/rotate`, { key: admin, body: {} });
+  await expect(check, 413, 'rotateApiKey', 'POST', path, { key: admin, raw: huge });
+  await expect(check, 415, 'rotateApiKey', 'POST', path, { key: admin, raw: 'gracePeriod=0', contentType: 'text/plain' });
+});
+
+test('deleteApiKey answers 204, then 404, and the key stops working; a key may delete itself; 400, 403, 404, 413', async () => {
+  const admin = main.keys.admin;
+  const path = `/v2/api-keys/${k.writer.id}`;
+  const up = await expect(check, 403, 'deleteApiKey', 'DELETE', path, { key: main.keys.keyReader });
+  assertInsufficientScope(up, 'groups:write', 'deleting a stronger key');
+  await expect(check, 404, 'deleteApiKey', 'DELETE', path, { key: main.keys.adminB });
+  await expect(check, 400, 'deleteApiKey', 'DELETE', '/v2/api-keys/not-a-key-id', { key: admin });
+  await expect(check, 413, 'deleteApiKey', 'DELETE', path, { key: admin, raw: huge });
+  await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: k.writer.secret });
+  const gone = await expect(check, 204, 'deleteApiKey', 'DELETE', path, { key: admin });
+  assert.equal(gone.text, '');
+  const again = await expect(check, 404, 'deleteApiKey', 'DELETE', path, { key: admin });
+  assert.equal(again.json.code, 'NOT_FOUND');
+  await expect(check, 404, 'getApiKey', 'GET', path, { key: admin });
+  // A weaker key may delete a key within its own scopes.
+  await expect(check, 204, 'deleteApiKey', 'DELETE', `/v2/api-keys/${k.subset.id}`, { key: main.keys.keyReader });
+  // And a key may delete itself.
+  const self = (await expect(check, 201, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, body: { name: 'short-lived', scopes: ['keys:manage'] } })).json;
+  await expect(check, 204, 'deleteApiKey', 'DELETE', `/v2/api-keys/${self.id}`, { key: self.secret });
+  await authCacheExpiry();
+  await expect(check, 401, 'listGroups', 'GET', '/v2/groups?size=1', { key: k.writer.secret });
+  await expect(check, 401, 'listApiKeys', 'GET', '/v2/api-keys', { key: self.secret });
+  const listed = await expect(check, 200, 'listApiKeys', 'GET', '/v2/api-keys?size=100', { key: admin });
+  const ids = listed.json.content.map((x) => x.id);
+  for (const x of [k.writer, k.subset, self]) assert.ok(!ids.includes(x.id), `${x.name} no longer listed`);
+});
+
+test('every operation answers 403 INSUFFICIENT_SCOPE to a key without its scope, naming the scope', async () => {
+  const ops = operations();
+  assert.equal(ops.length, check.documented.size);
+  assert.deepEqual(ops.filter((op) => op.scopes.length !== 1).map((op) => op.operationId), [], 'every operation states one scope');
+  // A key holding only webhooks:manage: no operation of the spec is open to it.
+  for (const op of ops) {
+    const res = await expect(check, 403, op.operationId, op.method, concrete(op.path), { key: main.keys.hooksOnly, ...bodyFor(op) });
+    assertInsufficientScope(res, op.scopes[0], op.operationId);
+    assert.equal(res.json.status, 403);
+    assert.ok(res.headers.get('ratelimit-policy'), `${op.operationId}: a 403 still carries the rate-limit fields`);
+  }
+  // The read-only key: 403 on every operation that needs another scope.
+  for (const op of ops.filter((o) => o.scopes[0] !== 'groups:read')) {
+    const res = await expect(check, 403, op.operationId, op.method, concrete(op.path), { key: k.reader.secret, ...bodyFor(op) });
+    assertInsufficientScope(res, op.scopes[0], `${op.operationId} with groups:read`);
+  }
+  // Authentication still comes first: a bad key is 401, never 403.
+  await expect(check, 401, 'createGroup', 'POST', '/v2/groups', { key: `${k.reader.secret}x`, body: { name: 'x' } });
+});
+
+test('every operation answers 429 RATE_LIMITED once the key used up its limit, with Retry-After and the RateLimit fields', async () => {
+  const admin = main.keys.admin;
+  // One request per 100 s, bursts of 1, set over HTTP: the first request
+  // takes the only token, and no other comes back during this test.
+  const created = await expect(check, 201, 'createApiKey', 'POST', '/v2/api-keys', { key: admin, body: { name: 'tiny', scopes: allScopes, rateLimit: { perSecond: 0.01, burst: 1 } } });
+  const tiny = created.json.secret;
+  const first = await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: tiny });
+  assert.equal(first.headers.get('ratelimit-policy'), '"key";q=1;w=100');
+  assert.equal(first.headers.get('ratelimit'), '"key";r=0;t=100');
+  for (const op of operations()) {
+    const res = await expect(check, 429, op.operationId, op.method, concrete(op.path), { key: tiny, ...bodyFor(op) });
+    const what = `${op.operationId} over the limit`;
+    assert.equal(res.json.code, 'RATE_LIMITED', what);
+    assert.equal(res.json.status, 429, what);
+    const retry = res.headers.get('retry-after');
+    assert.match(retry ?? '', /^\d+$/, `${what}: Retry-After ${retry}`);
+    assert.ok(Number(retry) >= 1 && Number(retry) <= 100, `${what}: Retry-After ${retry}`);
+    assert.equal(res.headers.get('ratelimit-policy'), '"key";q=1;w=100', what);
+    const t = /^"key";r=0;t=(\d+)$/.exec(res.headers.get('ratelimit') ?? '');
+    assert.ok(t && Number(t[1]) >= Number(retry) && Number(t[1]) <= 100, `${what}: RateLimit ${res.headers.get('ratelimit')}, Retry-After ${retry}`);
+  }
+  // Authentication comes before the limit: a bad key is 401, not 429.
+  await expect(check, 401, 'listGroups', 'GET', '/v2/groups', { key: `${tiny}x` });
+  // Other keys are not affected.
+  await expect(check, 200, 'getApiKey', 'GET', `/v2/api-keys/${created.json.id}`, { key: admin });
+  // PATCH raises the limit. The server applies it once its authentication
+  // cache turns over, from then on (the bucket refills at the new rate from
+  // that moment), so the key may wait once more, but only as long as
+  // Retry-After says.
+  const raised = await expect(check, 200, 'updateApiKey', 'PATCH', `/v2/api-keys/${created.json.id}`, { key: admin, body: { rateLimit: { perSecond: 10, burst: 20 } }, contentType: mp });
+  assert.deepEqual(raised.json.rateLimit, { perSecond: 10, burst: 20 });
+  await authCacheExpiry();
+  let after = await check.call('listGroups', 'GET', '/v2/groups?size=1', { key: tiny });
+  assert.equal(after.headers.get('ratelimit-policy'), '"key";q=20;w=2', 'the new limit applies');
+  if (after.status === 429) {
+    const retry = Number(after.headers.get('retry-after'));
+    assert.equal(retry, 1, 'at 10/s a token is never more than 1 s away');
+    await new Promise((r) => setTimeout(r, retry * 1000));
+    after = await expect(check, 200, 'listGroups', 'GET', '/v2/groups?size=1', { key: tiny });
+  }
+  assert.equal(after.status, 200);
 });
 
 test('every documented status of every operation was reached', (t) => {

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ import (
 	"github.com/groupsd/groupsd"
 	"github.com/groupsd/groupsd/server"
 	"github.com/groupsd/groupsd/server/apitest"
+	"github.com/groupsd/groupsd/server/ratelimit"
 	"github.com/groupsd/groupsd/store"
 	"github.com/groupsd/groupsd/store/storetest"
 )
@@ -70,8 +72,21 @@ type fuzzEnv struct {
 	api, strict *echo.Echo
 	keys        map[string]string // organization -> API key
 	revoked     string            // a revoked key of fuzzOrg
-	routes      map[string]*routers.Route
-	codes       map[string]bool // the spec's ProblemCode enum
+	// scoped are keys with other scopes or limits (see fuzzAuth), by role:
+	// "admin" (fuzzOrg, every scope), "otherAdmin" (fuzzOtherOrg,
+	// keys:manage), "hooks" (fuzzOrg, webhooks:manage only), "reader"
+	// (fuzzOrg, groups:read), "tiny" (fuzzOrg, every scope, one request
+	// per 11 days).
+	scoped map[string]string
+	// tinyUses counts the 2xx answers the tiny key got: at most one.
+	tinyUses int
+	// victims are the ids of keys that inputs act on through {key} (fuzzOrg)
+	// and {otherkey} (fuzzOtherOrg); see victim.
+	victims map[string]string
+	// opScopes is each operation's scopes (its first security requirement).
+	opScopes map[string][]string
+	routes   map[string]*routers.Route
+	codes    map[string]bool // the spec's ProblemCode enum
 	// log holds what the server logged (warnings and errors) during the
 	// current request, to show with a failure.
 	log *apitest.SyncBuffer
@@ -117,11 +132,29 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		tb.Fatal(err)
 	}
 	env.revoked = secret
+	env.scoped, env.victims = map[string]string{}, map[string]string{}
+	all := slices.Clone(store.Scopes)
+	for role, in := range map[string]store.NewAPIKey{
+		"admin":      {Org: fuzzOrg, Scopes: all},
+		"otherAdmin": {Org: fuzzOtherOrg, Scopes: []string{"keys:manage"}},
+		"hooks":      {Org: fuzzOrg, Scopes: []string{"webhooks:manage"}},
+		"reader":     {Org: fuzzOrg, Scopes: []string{"groups:read"}},
+		"tiny":       {Org: fuzzOrg, Scopes: all, RateLimit: &store.RateLimit{PerSecond: 1e-6, Burst: 1}},
+	} {
+		_, secret, err := db.CreateKey(ctx, in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		env.scoped[role] = secret
+	}
 
 	auth := server.NewAuthenticator(db, logger)
 	for _, requireIfMatch := range []bool{false, true} {
 		_, e, err := server.New(server.Config{Store: db, Auth: auth, RequireIfMatch: requireIfMatch,
-			RequestTimeout: 10 * time.Second, Logger: logger})
+			RequestTimeout: 10 * time.Second, Logger: logger,
+			// Limits on, far above what a fuzz run sends: every answer carries
+			// the RateLimit fields, and the tiny key's own limit applies.
+			RateLimit: ratelimit.Limit{PerSecond: 1e6, Burst: 1e6}})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -140,6 +173,12 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			env.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	env.opScopes = map[string][]string{}
+	for op, reqs := range server.OperationScopes(spec) {
+		if len(reqs) > 0 {
+			env.opScopes[strings.ToLower(op[:1])+op[1:]] = reqs[0]
 		}
 	}
 	for _, c := range spec.Components.Schemas["ProblemCode"].Value.Enum {
@@ -379,6 +418,24 @@ func (env *fuzzEnv) anchor(t testing.TB, org string) fuzzRow {
 }
 
 func (env *fuzzEnv) bearer(org string) string { return "Bearer " + env.keys[org] }
+
+// victim returns the id of the {key} (fuzzOrg) or {otherkey} (fuzzOtherOrg)
+// key, making a new one (groups:read) when an input deleted it.
+func (env *fuzzEnv) victim(t testing.TB, org string) string {
+	t.Helper()
+	ctx := context.Background()
+	if id, ok := env.victims[org]; ok {
+		if _, err := env.db.GetAPIKey(ctx, org, id); err == nil {
+			return id
+		}
+	}
+	k, _, err := env.db.CreateKey(ctx, store.NewAPIKey{Org: org, Label: "fuzz victim", Scopes: []string{"groups:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.victims[org] = k.ID
+	return k.ID
+}
 
 // fuzzJSONString is what s becomes after a JSON round trip (invalid UTF-8
 // turns into U+FFFD), which is what the server receives.

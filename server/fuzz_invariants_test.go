@@ -48,6 +48,74 @@ var fuzzCodeStatus = map[api.ProblemCode]int{
 	api.PRECONDITIONREQUIRED: 428, api.INTERNAL: 500, api.SERVICEUNAVAILABLE: 503,
 	api.MEMBERNOTFOUND: 404, api.MEMBERLIMITEXCEEDED: 422, api.GROUPLIMITEXCEEDED: 422,
 	api.GROUPARCHIVED: 409, api.GROUPINUSE: 409, api.REFERENCENOTFOUND: 404,
+	api.INSUFFICIENTSCOPE: 403, api.RATELIMITED: 429,
+}
+
+var (
+	fuzzKeyID     = regexp.MustCompile(`^[0-9a-f]{12}$`)
+	fuzzRateLimit = regexp.MustCompile(`^"key";r=\d+;t=\d+$`)
+	fuzzRatePol   = regexp.MustCompile(`^"key";q=\d+;w=\d+$`)
+)
+
+// fuzzCheckKey checks a key's metadata as the spec and docs/keys.md state it.
+func fuzzCheckKey(k api.ApiKey, fail func(string, ...any)) {
+	if !fuzzKeyID.MatchString(k.Id) {
+		fail("key id %q breaks the pattern", k.Id)
+	}
+	if len(k.Scopes) == 0 {
+		fail("key %s has no scopes", k.Id)
+	}
+	if k.ExpiresAt != nil && !k.ExpiresAt.After(k.CreatedAt.Time) {
+		fail("key %s expires at %s, not after its creation %s", k.Id, k.ExpiresAt.Time, k.CreatedAt.Time)
+	}
+}
+
+// checkKeyResponse checks a 2xx of an API key operation.
+func (env *fuzzEnv) checkKeyResponse(res *fuzzResponse, fail func(string, ...any)) {
+	if res.header.Get("Cache-Control") != "no-store" {
+		fail("%s answered Cache-Control %q, want no-store", res.op, res.header.Get("Cache-Control"))
+	}
+	switch res.op {
+	case "createApiKey", "rotateApiKey":
+		var k api.ApiKeyWithSecret
+		if err := json.Unmarshal(res.body, &k); err != nil {
+			fail("key with secret does not decode into api.ApiKeyWithSecret: %v", err)
+		}
+		if !strings.HasPrefix(k.Secret, "gk_"+k.Id+"_") {
+			fail("secret of key %s does not carry its id", k.Id)
+		}
+		if res.op == "createApiKey" && res.header.Get("Location") != "/api/v2/api-keys/"+k.Id {
+			fail("Location %q, want the canonical path of key %s", res.header.Get("Location"), k.Id)
+		}
+		if res.op == "rotateApiKey" && (k.RotatedAt == nil || k.PreviousSecretExpiresAt == nil) {
+			fail("a rotated key without rotatedAt and previousSecretExpiresAt")
+		}
+	case "listApiKeys":
+		var p api.ApiKeyPage
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			fail("key page does not decode into api.ApiKeyPage: %v", err)
+		}
+		fuzzCheckPage(len(p.Content), p.Page.Size, p.Page.TotalPages, p.Page.TotalElements, fail)
+		for _, k := range p.Content {
+			fuzzCheckKey(k, fail)
+		}
+	case "getApiKey", "updateApiKey":
+		var k api.ApiKey
+		if err := json.Unmarshal(res.body, &k); err != nil {
+			fail("key does not decode into api.ApiKey: %v", err)
+		}
+		fuzzCheckKey(k, fail)
+		if res.params["keyId"] != k.Id {
+			fail("asked for key %s, got %s", res.params["keyId"], k.Id)
+		}
+	case "deleteApiKey":
+		if len(res.body) != 0 {
+			fail("a 204 with a body")
+		}
+	}
+	if res.op != "createApiKey" && res.op != "rotateApiKey" && bytes.Contains(res.body, []byte("gk_")) {
+		fail("%s shows a secret", res.op)
+	}
 }
 
 var fuzzReferenceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$`)
@@ -86,6 +154,8 @@ func (env *fuzzEnv) checkResponse(t testing.TB, res *fuzzResponse, route *router
 		fail("%s: response does not match openapi.yaml: %v", res.op, err)
 	}
 	switch {
+	case res.status/100 == 2 && strings.Contains(res.op, "ApiKey"):
+		env.checkKeyResponse(res, fail)
 	case res.status == 304:
 		env.sawVersion(t, res, res.params["uuid"], fail)
 	case res.status == 200 && res.op == "deleteGroup":
@@ -285,9 +355,20 @@ func (env *fuzzEnv) checkProblem(t testing.TB, res *fuzzResponse, fail func(stri
 		if res.header.Get("WWW-Authenticate") == "" {
 			fail("401 without WWW-Authenticate")
 		}
+	case 403:
+		if h := res.header.Get("WWW-Authenticate"); !strings.Contains(h, `error="insufficient_scope"`) || !strings.Contains(h, `scope="`) {
+			fail("403 with WWW-Authenticate %q, want error=\"insufficient_scope\" and the scope (RFC 6750 3.1)", h)
+		}
 	case 405:
 		if res.header.Get("Allow") == "" {
 			fail("405 without Allow")
+		}
+	case 429:
+		if n, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || n < 1 {
+			fail("429 with Retry-After %q, want whole seconds, at least 1", res.header.Get("Retry-After"))
+		}
+		if !fuzzRatePol.MatchString(res.header.Get("RateLimit-Policy")) || !fuzzRateLimit.MatchString(res.header.Get("RateLimit")) {
+			fail("429 with RateLimit-Policy %q, RateLimit %q", res.header.Get("RateLimit-Policy"), res.header.Get("RateLimit"))
 		}
 	}
 	if res.req.Method == http.MethodHead {

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -36,9 +38,21 @@ const (
 	fuzzAuthEither         // not asserted (see fuzzAuth)
 )
 
-// fuzzAuth is the Authorization header for mode%8 ("" for none) and what
-// the server must make of it.
-func (env *fuzzEnv) fuzzAuth(mode uint8, raw string) (string, int) {
+// fuzzRoles picks a scoped key of fuzzEnv.scoped by mode>>3%8; "" keeps
+// the key that mode%8 picks.
+var fuzzRoles = [8]string{"", "admin", "otherAdmin", "hooks", "reader", "tiny", "", ""}
+
+// fuzzAuth is the Authorization header for mode ("" for none), what the
+// server must make of it, and the role of the scoped key it uses, if any.
+func (env *fuzzEnv) fuzzAuth(mode uint8, raw string) (string, int, string) {
+	if role := fuzzRoles[mode>>3%8]; role != "" {
+		return "Bearer " + env.scoped[role], fuzzAuthValid, role
+	}
+	h, want := env.fuzzAuthMode(mode, raw)
+	return h, want, ""
+}
+
+func (env *fuzzEnv) fuzzAuthMode(mode uint8, raw string) (string, int) {
 	switch mode % 8 {
 	case 0:
 		return env.bearer(fuzzOrg), fuzzAuthValid
@@ -78,13 +92,19 @@ func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
 		if strings.Contains(s, "{other}") {
 			s = strings.ReplaceAll(s, "{other}", env.anchor(t, fuzzOtherOrg).UUID)
 		}
+		if strings.Contains(s, "{key}") {
+			s = strings.ReplaceAll(s, "{key}", env.victim(t, fuzzOrg))
+		}
+		if strings.Contains(s, "{otherkey}") {
+			s = strings.ReplaceAll(s, "{otherkey}", env.victim(t, fuzzOtherOrg))
+		}
 		return s
 	}
 	fr := fuzzRequest{method: in.Method, target: subst(in.Path), chunked: in.Flags&1 != 0, strict: in.Flags&2 != 0}
 	if in.Query != "" {
 		fr.target += "?" + subst(in.Query)
 	}
-	authz, authWant := env.fuzzAuth(in.Auth, in.AuthRaw)
+	authz, authWant, role := env.fuzzAuth(in.Auth, in.AuthRaw)
 	for i, h := range [][2]string{
 		{"Authorization", authz}, {"Content-Type", in.ContentType}, {"If-Match", subst(in.IfMatch)},
 		{"If-None-Match", subst(in.IfNoneMatch)}, {"Idempotency-Key", in.IdempotencyKey}, {"X-Request-Id", in.RequestID},
@@ -123,6 +143,28 @@ func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
 		len(fr.body) <= server.MaxBodyBytes && slices.Contains([]string{"createGroup", "updateGroup", "replaceGroup", "changeMembers", "putReference"}, res.op) &&
 		res.status != 415:
 		t.Fatalf("a body without Content-Type got %d, want 415\n%s", res.status, res)
+	}
+	if protected && res.status < 400 {
+		switch scopes := env.opScopes[res.op]; {
+		case role == "hooks":
+			t.Fatalf("a key holding only webhooks:manage got %d\n%s", res.status, res)
+		case role == "reader" && res.op != "" && !slices.Equal(scopes, []string{"groups:read"}):
+			t.Fatalf("a key holding only groups:read got %d from %s, which requires %v\n%s", res.status, res.op, scopes, res)
+		case role == "tiny":
+			if env.tinyUses++; env.tinyUses > 1 {
+				t.Fatalf("a key limited to one request per 11 days got %d a second time\n%s", res.status, res)
+			}
+		}
+	}
+	if res.status == 201 && res.op == "createApiKey" {
+		// Keys made by inputs are revoked at once: the store stays small.
+		var k struct{ Id string }
+		if err := json.Unmarshal(res.body, &k); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.db.RevokeAPIKey(context.Background(), k.Id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if inm := res.req.Header.Values("If-None-Match"); res.op == "getGroup" && len(inm) == 1 && (res.status == 200 || res.status == 304) {
 		if holds := fuzzNoneMatchHolds(inm[0], res.header.Get("ETag")); holds != (res.status == 304) {
@@ -190,6 +232,33 @@ func FuzzRequest(f *testing.F) {
 		{Method: "POST", Path: "/api/v2/deleted-groups/{uuid}/restore", ContentType: "application/json", Body: []byte(`{"name":"Restored"}`)},
 		{Method: "POST", Path: "/api/v2/deleted-groups/{uuid}/restore", Flags: 4},
 		{Method: "DELETE", Path: "/api/v2/deleted-groups/{uuid}", Flags: 4},
+		// API keys (Auth 8: the admin key of fuzzOrg; 16: keys:manage of
+		// fuzzOtherOrg; 24: webhooks:manage only; 32: groups:read only; 40:
+		// one request per 11 days).
+		{Method: "POST", Path: "/api/v2/api-keys", ContentType: "application/json", Auth: 8, Body: []byte(`{"name":"report","scopes":["groups:read"],"rateLimit":{"perSecond":5,"burst":10}}`)},
+		{Method: "POST", Path: "/api/v2/api-keys", ContentType: "application/json", Auth: 8, Body: []byte(`{"name":"x","scopes":["groups:read"],"expiresAt":"2001-01-01T00:00:00Z"}`)},
+		{Method: "POST", Path: "/api/v2/api-keys", ContentType: "application/json", Auth: 8, Body: []byte(`{"name":"x","scopes":[]}`)},
+		{Method: "POST", Path: "/v2/api-keys", ContentType: "application/json", Auth: 16, Body: []byte(`{"name":"escalation","scopes":["groups:write"]}`)},
+		{Method: "POST", Path: "/api/v2/api-keys", ContentType: "text/plain", Auth: 8, Body: []byte(`{"name":"x","scopes":["groups:read"]}`)},
+		{Method: "GET", Path: "/api/v2/api-keys", Query: "size=1", Auth: 8, Flags: 4},
+		{Method: "GET", Path: "/api/v2/api-keys", Query: "cursor=not-a-cursor", Auth: 8, Flags: 4},
+		{Method: "GET", Path: "/api/v2/api-keys/{key}", Auth: 8, Flags: 4},
+		{Method: "GET", Path: "/api/v2/api-keys/{otherkey}", Auth: 8, Flags: 4},
+		{Method: "GET", Path: "/api/v2/api-keys/not-a-key", Auth: 8, Flags: 4},
+		{Method: "PATCH", Path: "/api/v2/api-keys/{key}", ContentType: "application/merge-patch+json", Auth: 8, Body: []byte(`{"name":"renamed","rateLimit":{"perSecond":0.5,"burst":1}}`)},
+		{Method: "PATCH", Path: "/api/v2/api-keys/{key}", ContentType: "application/json", Auth: 8, Body: []byte(`{"rateLimit":null}`)},
+		{Method: "PATCH", Path: "/api/v2/api-keys/{key}", ContentType: "application/merge-patch+json", Auth: 8, Body: []byte(`{"scopes":["keys:manage"]}`)},
+		{Method: "POST", Path: "/api/v2/api-keys/{key}/rotate", ContentType: "application/json", Auth: 8, Body: []byte(`{"gracePeriod":3600}`)},
+		{Method: "POST", Path: "/api/v2/api-keys/{key}/rotate", ContentType: "application/json", Auth: 8, Body: []byte(`{"gracePeriod":604801}`)},
+		{Method: "POST", Path: "/api/v2/api-keys/{otherkey}/rotate", ContentType: "application/json", Auth: 8, Body: []byte(`{}`)},
+		{Method: "DELETE", Path: "/api/v2/api-keys/{key}", Auth: 8, Flags: 4},
+		{Method: "DELETE", Path: "/api/v2/api-keys/{key}", Auth: 16, Flags: 4},
+		{Method: "GET", Path: "/api/v2/api-keys", Auth: 24, Flags: 4},
+		{Method: "POST", Path: "/api/v2/groups", ContentType: "application/json", Auth: 24, Body: []byte(`{"name":"hooks"}`)},
+		{Method: "DELETE", Path: "/api/v2/groups/{uuid}", Auth: 32, Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups/{uuid}", Auth: 32, Flags: 4},
+		{Method: "GET", Path: "/api/v2/groups", Auth: 40, Flags: 4},
+		{Method: "POST", Path: "/api/v2/api-keys/{key}/rotate", ContentType: "application/json", Auth: 40, Body: []byte(`{}`)},
 	} {
 		f.Add(in.Method, in.Path, in.Query, in.ContentType, in.IfMatch, in.IfNoneMatch, in.IdempotencyKey,
 			in.RequestID, in.AuthRaw, in.Auth, in.Body, in.Flags)

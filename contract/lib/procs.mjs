@@ -83,17 +83,28 @@ export function groupsdBin() {
 
 /**
  * Starts groupsd on a free port with a new SQLite file in a temp dir, creates
- * one API key per org, and waits for /readyz. Returns { url, keys, stop }.
+ * one API key per org (`groupsd keys create --org ORG`, plus keyArgs) and one
+ * per entry of extraKeys ({ org, scopes?, rateLimit?, rateBurst? }, named by
+ * its property), and waits for /readyz. Returns { url, keys, stop }: keys
+ * maps each org and each extraKeys name to its secret.
  */
-export async function startGroupsd({ orgs = [], args = [] } = {}) {
+export async function startGroupsd({ orgs = [], keyArgs = [], extraKeys = {}, args = [] } = {}) {
   const bin = groupsdBin();
   const dir = mkdtempSync(join(tmpdir(), 'groupsd-contract-'));
   const database = `sqlite:${join(dir, 'groupsd.db')}`;
   const env = { ...process.env, GROUPS_DATABASE: database };
   delete env.GROUPS_ADDR;
   const keys = {};
+  const create = (cli) => execFileSync(bin, ['keys', 'create', ...cli], { env, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   for (const org of orgs) {
-    keys[org] = execFileSync(bin, ['keys', 'create', '--org', org], { env, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    keys[org] = create(['--org', org, ...keyArgs]);
+  }
+  for (const [name, spec] of Object.entries(extraKeys)) {
+    const cli = ['--org', spec.org, '--name', name];
+    if (spec.scopes) cli.push('--scopes', spec.scopes.join(','));
+    if (spec.rateLimit !== undefined) cli.push('--rate-limit', String(spec.rateLimit));
+    if (spec.rateBurst !== undefined) cli.push('--rate-burst', String(spec.rateBurst));
+    keys[name] = create(cli);
   }
   const port = await freePort();
   const child = start('groupsd', bin, ['serve', '--addr', `127.0.0.1:${port}`, '--database', database, ...args], { env });

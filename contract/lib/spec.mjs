@@ -35,3 +35,20 @@ export function operationSummaries(path = specPath) {
   const doc = parse(readFileSync(path, 'utf8'));
   return Object.values(doc.paths).flatMap((item) => methods.filter((m) => item[m]).map((m) => item[m].summary));
 }
+
+/**
+ * Every operation as { operationId, method (upper case), path (the template),
+ * contentType (the first request media type, or undefined), scopes (of its
+ * first security requirement, or the document's) }, in the order
+ * openapi.yaml lists them.
+ */
+export function operations(path = specPath) {
+  const doc = parse(readFileSync(path, 'utf8'));
+  return Object.entries(doc.paths).flatMap(([template, item]) => methods.filter((m) => item[m]).map((m) => ({
+    operationId: item[m].operationId,
+    method: m.toUpperCase(),
+    path: template,
+    contentType: Object.keys(item[m].requestBody?.content ?? {})[0],
+    scopes: (item[m].security ?? doc.security ?? [])[0]?.bearerAuth ?? [],
+  })));
+}

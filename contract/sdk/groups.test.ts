@@ -12,12 +12,18 @@ import { startGroupsd, type Groupsd } from '../lib/procs.mjs';
 
 type Group = components['schemas']['Group'];
 type Problem = components['schemas']['Problem'];
+type ApiKey = components['schemas']['ApiKey'];
+type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+type Scope = components['schemas']['Scope'];
 
 let server: Groupsd;
 let client: ReturnType<typeof createClient<paths>>;
 
 before(async () => {
-  server = await startGroupsd({ orgs: ['sdk-org'] });
+  server = await startGroupsd({
+    orgs: ['sdk-org'],
+    extraKeys: { 'sdk-admin': { org: 'sdk-org', scopes: ['groups:read', 'groups:write', 'keys:manage'] } },
+  });
   client = createClient<paths>({
     baseUrl: `${server.url}/api`,
     headers: { Authorization: `Bearer ${server.keys['sdk-org']}` },
@@ -428,4 +434,88 @@ test('a create retried through a flaky network creates one group', async (t) => 
       }
     });
   }
+});
+
+test('scoped API keys with the generated SDK: create, use (403 INSUFFICIENT_SCOPE), rotate, delete; 429 RATE_LIMITED', async (t) => {
+  const admin = createClient<paths>({
+    baseUrl: `${server.url}/api`,
+    headers: { Authorization: `Bearer ${server.keys['sdk-admin']}` },
+  });
+  const as = (secret: string) => createClient<paths>({ baseUrl: `${server.url}/api`, headers: { Authorization: `Bearer ${secret}` } });
+  let reader: ApiKeyWithSecret | undefined;
+
+  await t.test('create a read-only key: the secret is in this response only', async () => {
+    const scopes: Scope[] = ['groups:read'];
+    const res = await admin.POST('/v2/api-keys', { body: { name: 'sdk reader', scopes } });
+    assert.equal(res.response.status, 201);
+    reader = ok(res);
+    assert.match(reader.secret, new RegExp(`^gk_${reader.id}_`));
+    assert.deepEqual(reader.scopes, scopes);
+    assert.equal(res.response.headers.get('location'), `/api/v2/api-keys/${reader.id}`);
+    const got: ApiKey = ok(await admin.GET('/v2/api-keys/{keyId}', { params: { path: { keyId: reader.id } } }));
+    assert.equal(got.name, 'sdk reader');
+    assert.ok(!('secret' in got), 'get never shows the secret');
+    const listed = ok(await admin.GET('/v2/api-keys', { params: { query: { size: 100 } } }));
+    assert.ok(listed.content.some((k) => k.id === reader!.id));
+  });
+
+  await t.test('use it: reads work, a write is 403 INSUFFICIENT_SCOPE', async () => {
+    const client = as(reader!.secret);
+    ok(await client.GET('/v2/groups', {}));
+    const res = await client.POST('/v2/groups', { body: { name: 'Not for readers' } });
+    assert.equal(res.response.status, 403);
+    // The error's type is the spec's Problem: this assignment is checked by tsc.
+    const problem: Problem | undefined = res.error;
+    assert.equal(problem?.code, 'INSUFFICIENT_SCOPE');
+    assert.match(problem?.detail ?? '', /groups:write/);
+    assert.match(res.response.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="groups:write"/);
+    const keys = await client.GET('/v2/api-keys', {});
+    assert.equal(keys.error?.code, 'INSUFFICIENT_SCOPE');
+    // Nor may the admin hand out a scope it lacks.
+    const up = await admin.POST('/v2/api-keys', { body: { name: 'hooks', scopes: ['webhooks:manage'] } });
+    assert.equal(up.response.status, 403);
+    assert.equal(up.error?.code, 'INSUFFICIENT_SCOPE');
+  });
+
+  await t.test('rotate: a new secret, the old one works for the grace period', async () => {
+    const res = await admin.POST('/v2/api-keys/{keyId}/rotate', { params: { path: { keyId: reader!.id } }, body: { gracePeriod: 60 } });
+    const rotated: ApiKeyWithSecret = ok(res);
+    assert.equal(rotated.id, reader!.id);
+    assert.notEqual(rotated.secret, reader!.secret);
+    assert.ok(rotated.previousSecretExpiresAt && rotated.rotatedAt);
+    assert.equal(Date.parse(rotated.previousSecretExpiresAt) - Date.parse(rotated.rotatedAt), 60_000);
+    ok(await as(reader!.secret).GET('/v2/groups', {}));
+    ok(await as(rotated.secret).GET('/v2/groups', {}));
+    reader = rotated;
+  });
+
+  await t.test('delete: 204, then 404, and the key stops working', async () => {
+    const path = { keyId: reader!.id };
+    const res = await admin.DELETE('/v2/api-keys/{keyId}', { params: { path } });
+    assert.equal(res.response.status, 204);
+    const again = await admin.DELETE('/v2/api-keys/{keyId}', { params: { path } });
+    assert.equal(again.error?.code, 'NOT_FOUND');
+    // Authentication answers are cached for 0.5 s.
+    await new Promise((r) => setTimeout(r, 1100));
+    const refused = await as(reader!.secret).GET('/v2/groups', {});
+    assert.equal(refused.response.status, 401);
+  });
+
+  await t.test('a key with a tiny rate limit gets 429 RATE_LIMITED with Retry-After', async () => {
+    const tiny = ok(await admin.POST('/v2/api-keys', { body: { name: 'tiny', scopes: ['groups:read'], rateLimit: { perSecond: 0.01, burst: 1 } } }));
+    assert.deepEqual(tiny.rateLimit, { perSecond: 0.01, burst: 1 });
+    const client = as(tiny.secret);
+    const first = await client.GET('/v2/groups', {});
+    ok(first);
+    assert.equal(first.response.headers.get('ratelimit-policy'), '"key";q=1;w=100');
+    const res = await client.GET('/v2/groups', {});
+    assert.equal(res.response.status, 429);
+    const problem: Problem | undefined = res.error;
+    assert.equal(problem?.code, 'RATE_LIMITED');
+    assert.match(res.response.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    assert.match(res.response.headers.get('ratelimit') ?? '', /^"key";r=0;t=\d+$/);
+    // PATCH lifts the key back to the server's default limit.
+    const patched: ApiKey = ok(await admin.PATCH('/v2/api-keys/{keyId}', { params: { path: { keyId: tiny.id } }, body: { rateLimit: null } }));
+    assert.equal(patched.rateLimit, undefined);
+  });
 });
