@@ -77,3 +77,45 @@ func TestSmuggledRequestIsNeverServed(t *testing.T) {
 		})
 	})
 }
+
+// Requests that net/http rejects while reading the request, before any
+// handler runs, are answered by it in its own terms: text/plain (417 has no
+// body), no problem+json, no X-Request-Id, and the connection closed. The
+// spec lists these exceptions in its conventions; this test holds it to
+// them.
+func TestFramingErrorsAnsweredByTheStandardLibrary(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	head := "POST /api/v2/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+		text      string // the text/plain body; "" for none
+	}{
+		{"TwoDifferentContentLengths", head + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, "400 Bad Request"},
+		{"UnparsableContentLength", head + "Content-Length: 2x\r\n\r\n{}", 400, "400 Bad Request"},
+		{"UnknownExpectation", head + "Expect: foo\r\nContent-Length: 2\r\n\r\n{}", 417, ""},
+		{"UnsupportedTransferEncoding", head + "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 501, "Unsupported transfer encoding"},
+		{"OversizedHeaderBlock", head + "X-Big: " + strings.Repeat("a", http.DefaultMaxHeaderBytes+8192) + "\r\n\r\n", 431, "431 Request Header Fields Too Large"},
+		{"MissingHost", "GET /healthz HTTP/1.1\r\n\r\n", 400, "400 Bad Request: missing required Host header"},
+		{"UnsupportedVersion", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "505 HTTP Version Not Supported: unsupported protocol version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body, _ := rawExchange(t, e, tc.raw+"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if !resp.Close {
+				t.Errorf("response does not say Connection: close: %v", resp.Header)
+			}
+			if id := resp.Header.Get("X-Request-Id"); id != "" {
+				t.Errorf("X-Request-Id %q: a handler answered, so this is no longer an exception; update the spec", id)
+			}
+			if got := string(body); got != tc.text {
+				t.Errorf("body %q, want %q", got, tc.text)
+			}
+			if ct := resp.Header.Get("Content-Type"); tc.text != "" && ct != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}
