@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -310,7 +311,10 @@ func (db *DB) boundedWrite(ctx context.Context, fn func(w *gorm.DB) error) error
 	if db.dialect != SQLite || !ok {
 		return fn(w)
 	}
-	wait := min(time.Until(d).Milliseconds(), busyTimeoutMillis)
+	wait := time.Until(d).Milliseconds()
+	if wait >= busyTimeoutMillis {
+		return fn(w) // the usual wait ends first
+	}
 	if wait <= 0 {
 		return ctx.Err()
 	}
@@ -326,7 +330,13 @@ func (db *DB) boundedWrite(ctx context.Context, fn func(w *gorm.DB) error) error
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait)); err != nil {
 		return err
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis))
+	defer func() {
+		restore := fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis)
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), restore); err != nil {
+			// Never hand the shorter timeout to the next user: drop the connection.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	w.Statement.ConnPool = conn
 	return fn(w)
 }
