@@ -197,6 +197,26 @@ func cachePolicy(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// closeAfterChunked closes the connection after answering any request
+// whose body is chunked. RFC 9112 §6.1 lets a server process a request that
+// carries both Content-Length and Transfer-Encoding by the Transfer-Encoding
+// alone, but requires it to close the connection afterwards, or bytes hidden
+// inside the Content-Length would be read as a second request (smuggling).
+// net/http deletes the Content-Length of such a request before any handler
+// runs, so the two cannot be told apart here: every chunked request closes
+// its connection, which costs an honest chunked client only a reconnect.
+func closeAfterChunked(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for _, te := range c.Request().TransferEncoding {
+			if strings.EqualFold(te, "chunked") {
+				c.Response().Header().Set("Connection", "close")
+				break
+			}
+		}
+		return next(c)
+	}
+}
+
 // limitBody rejects bodies over MaxBodyBytes, declared or chunked, with 413
 // and hands the handlers an in-memory body (which GetBody re-reads).
 func limitBody(next echo.HandlerFunc) echo.HandlerFunc {

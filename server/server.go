@@ -145,7 +145,7 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(headAsGet)
+	e.Pre(closeAfterChunked, headAsGet)
 	e.Use(requestID, s.accessLog, s.recoverPanics, s.deadline, cachePolicy, s.authenticate, limitBody)
 
 	mw := withScopes(vspec, operationMiddlewares(vspec))

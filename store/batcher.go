@@ -176,24 +176,26 @@ func (b *batcher) commit(batch []*createReq) {
 		}
 	}
 	err := withRetry(ctx, func() error {
-		return b.db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			for _, r := range live {
-				r.err = nil // of an attempt that was rolled back
-			}
-			if len(creates) > 0 {
-				if err := b.db.insertCreates(tx, creates); err != nil {
-					return err
+		return b.db.boundedWrite(ctx, func(w *gorm.DB) error {
+			return w.Transaction(func(tx *gorm.DB) error {
+				for _, r := range live {
+					r.err = nil // of an attempt that was rolled back
 				}
-			}
-			for _, r := range ops {
-				if err := runInSavepoint(tx, r.op); err != nil {
-					if errors.Is(err, errBatchBroken) {
+				if len(creates) > 0 {
+					if err := b.db.insertCreates(tx, creates); err != nil {
 						return err
 					}
-					r.err = err
 				}
-			}
-			return nil
+				for _, r := range ops {
+					if err := runInSavepoint(tx, r.op); err != nil {
+						if errors.Is(err, errBatchBroken) {
+							return err
+						}
+						r.err = err
+					}
+				}
+				return nil
+			})
 		})
 	})
 	for _, r := range live {

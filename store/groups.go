@@ -305,7 +305,9 @@ func (db *DB) UpdateGroup(ctx context.Context, org, id string, ch Changes, cond 
 		var rows []groupRow
 		err := withRetry(ctx, func() error {
 			rows = nil
-			return db.w.WithContext(ctx).Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error
+			return db.boundedWrite(ctx, func(w *gorm.DB) error {
+				return w.Raw(q+` RETURNING `+groupColumns, args...).Scan(&rows).Error
+			})
 		})
 		if err != nil {
 			err = translate(err)

@@ -151,27 +151,29 @@ func (db *DB) CreateGroupIdempotent(ctx context.Context, org string, in Idempote
 	if err == nil {
 		err = withRetry(ctx, func() error {
 			out = Outcome{Meta: in.Meta, CreatedAt: now.UnixMilli()} // of an attempt that was rolled back
-			return db.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-				rec := outcomeRecord{Name: row.Name}
-				switch err := db.insertRow(tx, row); {
-				case err == nil:
-					if err := addCount(tx, org, 1); err != nil {
+			return db.boundedWrite(ctx, func(w *gorm.DB) error {
+				return w.Transaction(func(tx *gorm.DB) error {
+					rec := outcomeRecord{Name: row.Name}
+					switch err := db.insertRow(tx, row); {
+					case err == nil:
+						if err := addCount(tx, org, 1); err != nil {
+							return err
+						}
+						out.Kind, out.Group = OutcomeCreated, row.group()
+						g := out.Group
+						rec = outcomeRecord{UUID: g.UUID, Name: g.Name, Description: g.Description,
+							CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version}
+					case errors.Is(err, ErrNameTaken):
+						out.Kind, out.Err = OutcomeNameTaken, err
+					default:
 						return err
 					}
-					out.Kind, out.Group = OutcomeCreated, row.group()
-					g := out.Group
-					rec = outcomeRecord{UUID: g.UUID, Name: g.Name, Description: g.Description,
-						CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version}
-				case errors.Is(err, ErrNameTaken):
-					out.Kind, out.Err = OutcomeNameTaken, err
-				default:
-					return err
-				}
-				b, err := json.Marshal(rec)
-				if err != nil {
-					return err
-				}
-				return finishKey(tx, org, in.Key, string(out.Kind), b, in.Meta)
+					b, err := json.Marshal(rec)
+					if err != nil {
+						return err
+					}
+					return finishKey(tx, org, in.Key, string(out.Kind), b, in.Meta)
+				})
 			})
 		})
 	}
@@ -191,7 +193,8 @@ func (db *DB) claimKey(ctx context.Context, org, key string, fp []byte) (bool, e
 	var claimed []string
 	err := withRetry(ctx, func() error {
 		claimed = nil
-		return db.w.WithContext(ctx).Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
+		return db.boundedWrite(ctx, func(w *gorm.DB) error {
+			return w.Raw(`INSERT INTO idempotency_keys (org, key, fingerprint, done, status, created_at, expires_at)
 		VALUES (?, ?, ?, 0, 0, ?, ?)
 		ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint, done = 0, status = 0,
 			body = NULL, location = NULL, etag = NULL, outcome = NULL, record = NULL, meta = NULL,
@@ -199,8 +202,9 @@ func (db *DB) claimKey(ctx context.Context, org, key string, fp []byte) (bool, e
 		WHERE idempotency_keys.expires_at < ?
 		   OR (idempotency_keys.done = 0 AND idempotency_keys.created_at < ? AND idempotency_keys.fingerprint = excluded.fingerprint)
 		RETURNING key`,
-			org, key, fp, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
-			now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(&claimed).Error
+				org, key, fp, now.UnixMilli(), now.Add(IdempotencyTTL).UnixMilli(),
+				now.UnixMilli(), now.Add(-claimLease).UnixMilli()).Scan(&claimed).Error
+		})
 	})
 	if err != nil {
 		return false, translate(err)
@@ -251,7 +255,9 @@ func (db *DB) recordedOutcome(ctx context.Context, org string, in IdempotentCrea
 // never lands.
 func (db *DB) releaseClaim(ctx context.Context, org, key string) {
 	release := func(ctx context.Context) error {
-		return db.w.WithContext(ctx).Exec(`DELETE FROM idempotency_keys WHERE org = ? AND key = ? AND done = 0`, org, key).Error
+		return db.boundedWrite(ctx, func(w *gorm.DB) error {
+			return w.Exec(`DELETE FROM idempotency_keys WHERE org = ? AND key = ? AND done = 0`, org, key).Error
+		})
 	}
 	if ctx.Err() != nil || release(ctx) != nil {
 		go func() {

@@ -206,7 +206,7 @@ func (db *DB) CreateKey(ctx context.Context, in NewAPIKey) (APIKey, string, erro
 	if in.RateLimit != nil {
 		row.RatePerSecond, row.RateBurst = &in.RateLimit.PerSecond, &in.RateLimit.Burst
 	}
-	if err := db.w.WithContext(ctx).Create(&row).Error; err != nil {
+	if err := db.boundedStatement(ctx, func(w *gorm.DB) *gorm.DB { return w.Create(&row) }).Error; err != nil {
 		return APIKey{}, "", translate(err)
 	}
 	return row.key(), secret, nil
@@ -364,8 +364,10 @@ func (db *DB) RevokeAPIKey(ctx context.Context, idOrSecret string) (APIKey, erro
 // delete is a not-found too. The row stays, revoked, for the audit trail
 // (`groupsd keys list` shows it).
 func (db *DB) DeleteAPIKey(ctx context.Context, org, id string) error {
-	res := db.w.WithContext(ctx).Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).
-		Update("revoked_at", db.nowMillis())
+	res := db.boundedStatement(ctx, func(w *gorm.DB) *gorm.DB {
+		return w.Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).
+			Update("revoked_at", db.nowMillis())
+	})
 	if res.Error != nil {
 		return translate(res.Error)
 	}
@@ -396,13 +398,15 @@ func (db *DB) RotateAPIKey(ctx context.Context, org, id string, grace time.Durat
 	// One statement: SET reads the row's values from before the update, so
 	// the old hash moves to prev_secret_hash atomically, whatever runs
 	// concurrently.
-	res := db.w.WithContext(ctx).Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).
-		Updates(map[string]any{
-			"prev_secret_hash": gorm.Expr("secret_hash"),
-			"secret_hash":      hashKey(secret),
-			"prev_expires_at":  now + grace.Milliseconds(),
-			"rotated_at":       now,
-		})
+	res := db.boundedStatement(ctx, func(w *gorm.DB) *gorm.DB {
+		return w.Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).
+			Updates(map[string]any{
+				"prev_secret_hash": gorm.Expr("secret_hash"),
+				"secret_hash":      hashKey(secret),
+				"prev_expires_at":  now + grace.Milliseconds(),
+				"rotated_at":       now,
+			})
+	})
 	if res.Error != nil {
 		return APIKey{}, "", translate(res.Error)
 	}
@@ -456,7 +460,9 @@ func (db *DB) UpdateAPIKey(ctx context.Context, org, id string, ch KeyChanges) (
 	if len(set) == 0 {
 		return db.GetAPIKey(ctx, org, id)
 	}
-	res := db.w.WithContext(ctx).Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).Updates(set)
+	res := db.boundedStatement(ctx, func(w *gorm.DB) *gorm.DB {
+		return w.Model(&apiKeyRow{}).Where("id = ? AND org = ? AND revoked_at IS NULL", id, org).Updates(set)
+	})
 	if res.Error != nil {
 		return APIKey{}, translate(res.Error)
 	}
@@ -530,6 +536,7 @@ func (db *DB) Authenticate(ctx context.Context, secret string) (Credential, erro
 
 // TouchAPIKey records that the key was used at the current time.
 func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
-	return translate(db.w.WithContext(ctx).Model(&apiKeyRow{}).Where("id = ?", id).
-		Update("last_used_at", db.nowMillis()).Error)
+	return translate(db.boundedStatement(ctx, func(w *gorm.DB) *gorm.DB {
+		return w.Model(&apiKeyRow{}).Where("id = ?", id).Update("last_used_at", db.nowMillis())
+	}).Error)
 }

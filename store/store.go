@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -239,7 +240,7 @@ func (db *DB) openSQLite(path string, cfg *gorm.Config, opts Options) error {
 	// BEGIN, so a transaction never fails half-way on a lock upgrade.
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "5000")
+	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMillis))
 	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "1")
 	q.Set("_txlock", "immediate")
@@ -270,7 +271,7 @@ func (db *DB) openSQLite(path string, cfg *gorm.Config, opts Options) error {
 	wdb.SetConnMaxIdleTime(0)
 
 	rq := url.Values{}
-	rq.Set("_busy_timeout", "5000")
+	rq.Set("_busy_timeout", strconv.Itoa(busyTimeoutMillis))
 	rq.Set("_query_only", "1")
 	rq.Set("_stmt_cache_size", stmtCacheSize)
 	rq.Set("_cache_size", "-1024")
@@ -290,6 +291,68 @@ func (db *DB) openSQLite(path string, cfg *gorm.Config, opts Options) error {
 	rdb.SetConnMaxIdleTime(0)
 	db.w, db.r = w, r
 	return nil
+}
+
+// busyTimeoutMillis is how long a SQLite connection waits for another
+// process's lock before SQLITE_BUSY, unless boundedWrite cuts it shorter.
+const busyTimeoutMillis = 5000
+
+// boundedWrite runs fn on the writer, with SQLite's wait for another
+// process's write lock cut to what is left of ctx. SQLite's busy wait does
+// not listen to a context (an interrupt does not end it), so without this a
+// request with a 1 s deadline would wait the whole busy timeout while, say,
+// the keys CLI holds the lock. The writer is one connection: it is pinned
+// while the shorter timeout is set, so nothing else (migrations, the keys
+// CLI's own writes) ever runs with it, and restored before it is released.
+// On Postgres fn gets the writer as it is.
+func (db *DB) boundedWrite(ctx context.Context, fn func(w *gorm.DB) error) error {
+	w := db.w.WithContext(ctx)
+	d, ok := ctx.Deadline()
+	if db.dialect != SQLite || !ok {
+		return fn(w)
+	}
+	wait := time.Until(d).Milliseconds()
+	if wait >= busyTimeoutMillis {
+		return fn(w) // the usual wait ends first
+	}
+	if wait <= 0 {
+		return ctx.Err()
+	}
+	sqlDB, err := db.w.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait)); err != nil {
+		return err
+	}
+	defer func() {
+		restore := fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis)
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), restore); err != nil {
+			// Never hand the shorter timeout to the next user: drop the connection.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	w.Statement.ConnPool = conn
+	return fn(w)
+}
+
+// boundedStatement is boundedWrite for one statement whose result (say
+// RowsAffected) the caller reads.
+func (db *DB) boundedStatement(ctx context.Context, stmt func(w *gorm.DB) *gorm.DB) *gorm.DB {
+	var res *gorm.DB
+	err := db.boundedWrite(ctx, func(w *gorm.DB) error {
+		res = stmt(w)
+		return res.Error
+	})
+	if res == nil {
+		return &gorm.DB{Error: err}
+	}
+	return res
 }
 
 // Dialect reports the database engine.
