@@ -258,7 +258,7 @@ func groupPages(ctx context.Context, op string, opts ListOptions,
 			params.Status = &st
 		}
 		for {
-			page, hr, body, err := fetch(&params)
+			page, hr, body, err := fetch(&params) //nolint:bodyclose // the generated client read and closed the body already
 			if err != nil {
 				yield(Group{}, failed(op, err))
 				return

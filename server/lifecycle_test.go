@@ -120,10 +120,10 @@ func TestLifecycleAPI(t *testing.T) {
 		})
 
 		t.Run("TrashDeleteRestorePurge", func(t *testing.T) {
-			g, tag := e.create("acme", "Trashable")
+			g, _ := e.create("acme", "Trashable")
 			c.AddMemberWithResponse(bg, g.Uuid, "ann")
 			g2, _ := c.GetGroupWithResponse(bg, g.Uuid, nil)
-			tag = g2.HTTPResponse.Header.Get("ETag")
+			tag := g2.HTTPResponse.Header.Get("ETag")
 			if r, err := c.DeleteGroupWithResponse(bg, g.Uuid, &api.DeleteGroupParams{IfMatch: &tag}); err != nil || r.StatusCode() != 204 {
 				t.Fatalf("delete: %v %d %s", err, r.StatusCode(), r.Body)
 			}

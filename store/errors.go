@@ -162,7 +162,7 @@ func withRetry(ctx context.Context, fn func() error) error {
 		if err = fn(); !transientConflict(err) {
 			return err
 		}
-		pause := time.Duration(1+rand.IntN(4<<attempt)) * time.Millisecond
+		pause := time.Duration(1+rand.IntN(4<<attempt)) * time.Millisecond //nolint:gosec // jitter, not a secret
 		select {
 		case <-ctx.Done():
 			return err

@@ -249,11 +249,11 @@ func TestMigrationKeepsOldKeysReadWrite(t *testing.T) {
 		if err := db.MigrateTo(ctx, 4); err != nil {
 			t.Fatal(err)
 		}
-		k, secret, err := db.CreateAPIKey(ctx, "acme", "old") // fails: no scopes column yet
+		k, _, err := db.CreateAPIKey(ctx, "acme", "old") // fails: no scopes column yet
 		if err == nil {
 			t.Fatalf("created %+v before the migration", k)
 		}
-		secret = "gk_0123456789ab_" + strings.Repeat("x", 43)
+		secret := "gk_0123456789ab_" + strings.Repeat("x", 43)
 		driver, dsn := "pgx", url
 		if d == store.SQLite {
 			driver, dsn = "sqlite3", strings.TrimPrefix(url, "sqlite:")
