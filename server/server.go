@@ -15,6 +15,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -135,6 +136,11 @@ func New(cfg Config) (*Server, *echo.Echo, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, members: cfg.Store, refs: cfg.Store, trash: cfg.Store, keys: cfg.Keys, log: cfg.Logger}
 	if s.keys == nil {
 		s.keys, _ = cfg.Store.(KeyAdmin)
+	}
+	if s.keys == nil {
+		// Every /v2/api-keys operation needs it; refusing to start beats
+		// answering a status the contract does not list.
+		return nil, nil, fmt.Errorf("server: Config.Keys is nil and the store does not manage API keys")
 	}
 	if cfg.RateLimit.PerSecond > 0 {
 		s.limiter = cfg.Limiter
