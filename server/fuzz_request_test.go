@@ -146,7 +146,10 @@ func (env *fuzzEnv) request(t testing.TB, in fuzzRequestInput) {
 	}
 	if protected && res.status < 400 {
 		switch scopes := env.opScopes[res.op]; {
-		case role == "hooks":
+		// OPTIONS (res.op "") is no operation of the spec: it answers a
+		// path's Allow list, which the published spec states anyway, to any
+		// valid key, whatever its scopes.
+		case role == "hooks" && res.op != "":
 			t.Fatalf("a key holding only webhooks:manage got %d\n%s", res.status, res)
 		case role == "reader" && res.op != "" && !slices.Equal(scopes, []string{"groups:read"}):
 			t.Fatalf("a key holding only groups:read got %d from %s, which requires %v\n%s", res.status, res.op, scopes, res)
